@@ -1,0 +1,22 @@
+"""``hwsim bench <name>``: each benchmark lives beside the code it measures."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from hwsim.cli import dispatch
+
+BENCHES: dict[str, tuple[str, str]] = {
+    "link": ("hwsim.link_bench:main", "serial link round-trip latency and payload efficiency at several baud rates"),
+    "physical": ("physical.bench:main", "systems x methods x datasets: accuracy over seeds, measurements, ablation"),
+    "perturbation": ("physical.perturbation:main", "device drift/jump mid-training: mfff vs pat (stale, refitted twin)"),
+    "edge": ("edge.bench:main", "models x backends (PyTorch, ONNX Runtime, TVM untuned/tuned): latency ratios"),
+    "agents": ("agents.bench:main", "networking environments: baselines (QoE, JCT, MAE) and env throughput"),
+    "compress": ("agents.n2n.bench:main", "N2N compression vs random search and uniform shrinking"),
+    "netllm": ("agents.netllm.bench:main", "NetLLM-style adapted language model vs baselines on ABR and VP"),
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the benchmark named by ``argv[0]``."""
+    return dispatch(argv, BENCHES, "hwsim bench")

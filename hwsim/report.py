@@ -1,0 +1,91 @@
+"""Benchmark reporting: a plain-text table on stdout and a JSON file with the machine it ran on."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    info: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform(),
+                            "machine": platform.machine(), "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    for mod in ("numpy", "torch"):
+        if mod in sys.modules:
+            info[mod] = getattr(sys.modules[mod], "__version__", "?")
+    return info
+
+
+def format_value(v: Any) -> str:
+    """Compact text for a table cell."""
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        if abs(v) >= 1000 or (0 < abs(v) < 0.001):
+            return f"{v:.3g}"
+        return f"{v:.4g}"
+    return "-" if v is None else str(v)
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """Render ``rows`` as an aligned text table over ``columns`` (default: keys of the first row)."""
+    if not rows:
+        return "(no rows)"
+    cols = list(columns or rows[0].keys())
+    cells = [[format_value(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
+    sep = "  ".join("-" * w for w in widths)
+    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join([line, sep, *body])
+
+
+def write_bench(path: str | Path | None, name: str, rows: Sequence[Mapping[str, Any]],
+                columns: Sequence[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """Print the table of a benchmark and, when ``path`` is given, write it as JSON with the machine."""
+    print(table(rows, columns))
+    payload = {"bench": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(),
+               **extra, "rows": list(rows)}
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2, default=lambda v: v.tolist()) + "\n")
+        print(f"wrote {path}")
+    return payload
+
+
+def time_call(fn: Callable[[], Any], repeat: int = 50, warmup: int = 5, min_time: float = 0.0) -> dict[str, float]:
+    """Wall-clock statistics (seconds) of calling ``fn``: median, mean, p10, p90, n."""
+    for _ in range(warmup):
+        fn()
+    samples: list[float] = []
+    start = time.perf_counter()
+    while len(samples) < repeat or (time.perf_counter() - start) < min_time:
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    samples.sort()
+    n = len(samples)
+    return {"median": statistics.median(samples), "mean": statistics.fmean(samples),
+            "p10": samples[int(0.1 * (n - 1))], "p90": samples[int(0.9 * (n - 1))], "n": n}
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    vals = list(values)
+    if not vals:
+        return float("nan"), float("nan")
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
