@@ -1,9 +1,10 @@
 """hwsim: the hardware boundary. One Device interface for simulators, wrappers and lab boards."""
 
 from hwsim.device import Device, DeviceInfo, DeviceWrapper
-from hwsim.errors import ConfigError, DataError, DeviceError, HwsimError, NotSupportedError, ShapeError
+from hwsim.errors import (ConfigError, DataError, DeviceError, HwsimError, NotSupportedError, ShapeError,
+                          TransientDeviceError)
 
 __version__ = "0.1.0"
 
 __all__ = ["Device", "DeviceInfo", "DeviceWrapper", "HwsimError", "ShapeError", "DeviceError",
-           "NotSupportedError", "DataError", "ConfigError", "__version__"]
+           "NotSupportedError", "DataError", "ConfigError", "TransientDeviceError", "__version__"]

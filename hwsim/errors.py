@@ -25,3 +25,7 @@ class DataError(HwsimError):
 
 class ConfigError(HwsimError, ValueError):
     """An option, profile name, URL or argument is not valid."""
+
+
+class TransientDeviceError(DeviceError):
+    """A reply was lost or the device was momentarily busy; repeating the same request is safe."""
