@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import pytest
+
+from hwsim import ConfigError
+from hwsim.reference import ReferenceDevice
+from hwsim.registry import available, create_device, parse_spec
+
+
+def test_parse_spec_types_values():
+    name, kw = parse_spec("reference?n_in=4&noise=0.5&flag=true&mode=phase&bits=none")
+    assert name == "reference" and kw == {"n_in": 4, "noise": 0.5, "flag": True, "mode": "phase", "bits": None}
+
+
+def test_create_by_name_and_by_path():
+    dev = create_device("reference?n_in=4&n_out=3&seed=2")
+    assert isinstance(dev, ReferenceDevice) and dev.info.input_shape == (4,)
+    dev2 = create_device("hwsim.reference:ReferenceDevice?n_in=4&n_out=3&seed=2")
+    assert (dev2.weight == dev.weight).all()
+    assert "reference" in available()
+
+
+def test_unknown_device_and_bad_option_are_clear():
+    with pytest.raises(ConfigError, match="unknown device 'nosuch'.*reference"):
+        create_device("nosuch")
+    with pytest.raises(ConfigError, match="bad options for device 'reference'"):
+        create_device("reference?colour=red")
