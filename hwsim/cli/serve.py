@@ -1,0 +1,71 @@
+"""``hwsim serve``: serve a device as a protocol-v1 board on a pty or TCP port until interrupted.
+
+The first line on stdout is the port to open (a path for ``--pty``, ``socket://host:port`` for
+``--tcp``), so scripts can read it; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Sequence
+
+
+def build_server(spec: str, profile: str | None = None, faults: str | None = None, baud: float | None = None,
+                 max_payload: int = 65536):  # type: ignore[no-untyped-def]
+    """A :class:`hwsim.server.DeviceServer` for device ``spec`` with optional profile, link faults and pacing."""
+    from hwsim.errors import ConfigError
+    from hwsim.faults import LinkFaults
+    from hwsim.registry import create_device
+    from hwsim.server import DeviceServer
+
+    overrides = {"profile": profile} if profile else {}
+    try:
+        device = create_device(spec, **overrides)
+    except ImportError as exc:
+        raise ConfigError(f"cannot apply profile '{profile}': {exc}") from exc
+    return DeviceServer(device, faults=LinkFaults.parse(faults) if faults else None, baud=baud,
+                        max_payload=max_payload)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str]) -> int:
+    """Parse the options, print the port, serve until Ctrl-C or SIGTERM."""
+    p = argparse.ArgumentParser(prog="hwsim serve", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("device", help="device spec, e.g. 'reference?seed=3' or 'optical' (see 'hwsim devices')")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
+    where.add_argument("--tcp", type=int, metavar="PORT", help="serve on a TCP port (0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address for --tcp (default 127.0.0.1)")
+    p.add_argument("--link", metavar="PATH", help="for --pty: the stable path to create (default: a temp folder)")
+    p.add_argument("--profile", help="non-ideality profile applied to the device (ideal, bench, harsh)")
+    p.add_argument("--faults", metavar="SPEC",
+                   help="link faults, e.g. 'flip=0.05,drop=0.01,truncate=0.01,unplug_at=500,replug_s=0.5,seed=1'")
+    p.add_argument("--baud", type=float, help="pace the link like a UART at this baud rate (8N1)")
+    p.add_argument("--max-payload", type=int, default=65536, help="largest message body in bytes (default 65536)")
+    args = p.parse_args(argv)
+
+    server = build_server(args.device, args.profile, args.faults, args.baud, args.max_payload)
+    url = server.serve_tcp(args.host, args.tcp) if args.tcp is not None else server.serve_pty(args.link)
+    print(url, flush=True)
+    info = server.info
+    pacing = f", paced at {args.baud:g} baud" if args.baud else ""
+    print(f"hwsim serve: '{info.name}' (serial {info.serial_number}, schema {info.schema_hash()}) on {url}"
+          f"{pacing}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    if server.unenforced_limits:
+        print(f"hwsim serve: limits {server.unenforced_limits} are declared but not enforced by this server",
+              file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while server.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
