@@ -1,0 +1,111 @@
+"""Viewport prediction for 360-degree video as a gymnasium environment."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from agents.viewport_data import (DATASETS, WindowConfig, angle_error, denormalise, load_trajectories,
+                                  normalise)
+from hwsim.errors import ConfigError, ShapeError
+
+
+class ViewportEnv(gym.Env):
+    """Predict where a viewer of a 360-degree video will look over the next 4 s from the last 2 s.
+
+    **Episode.** One viewer watching one video (a trajectory of the split). Each step is one
+    sample window of that trajectory, cut as in :mod:`agents.viewport_data` (NetLLM's trims and
+    sample step); the episode terminates after the trajectory's last window.
+
+    **Observation** (``Box [-1, 1]``, float32, shape ``(history, 3)``): the past orientations
+    ``(roll/180, pitch/90, yaw/180)``, oldest first.
+
+    **Action** (``Box [-1, 1]``, float32, shape ``(future, 3)``): the predicted orientations in the
+    same scaling.
+
+    **Reward**: minus the mean absolute error in degrees of the prediction over the future window
+    and the three angles, with roll and yaw errors wrapping around at +-180 degrees.
+
+    **Info**: ``history_deg`` (the observation in degrees), ``dataset``, ``video``, ``user``,
+    ``start`` (row of the window's first future sample); after a step also ``target_deg`` (the
+    true future of the step just scored) and ``mae_deg``.
+
+    **Order.** ``shuffle=True`` picks a random trajectory per episode; otherwise episodes walk the
+    trajectories in order (a seeded reset restarts at the first).
+    ``reset(options={"trajectory_index": i})`` plays trajectory ``i``.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, split: str = "train", datasets: Sequence[str] = DATASETS, shuffle: bool | None = None,
+                 history: int = 10, future: int = 20, trim_head: int = 30, trim_tail: int = 60,
+                 step: int = 15) -> None:
+        self.config = WindowConfig(history, future, trim_head, trim_tail, step)
+        if history < 2 or future < 1 or step < 1:
+            raise ConfigError("viewport windows need history >= 2, future >= 1 and step >= 1")
+        self.split = split
+        self.trajectories = [t for t in load_trajectories(split, tuple(datasets))
+                             if len(self.config.starts(len(t.angles))) > 0]
+        if not self.trajectories:
+            raise ConfigError(f"no trajectory of split '{split}' is long enough for these windows")
+        self.shuffle = (split == "train") if shuffle is None else bool(shuffle)
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(history, 3), dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(future, 3), dtype=np.float32)
+        self._cursor = 0
+        self._seeded = False
+        self.trajectory_index = 0
+        self._starts: list[int] = []
+        self._pos = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if seed is not None or not self._seeded:
+            self._seeded = True
+            self._cursor = 0
+        count = len(self.trajectories)
+        if options and "trajectory_index" in options:
+            index = int(options["trajectory_index"])
+            if not 0 <= index < count:
+                raise ConfigError(f"trajectory_index {index} is outside 0..{count - 1} of split '{self.split}'")
+        elif self.shuffle:
+            index = int(self.np_random.integers(count))
+        else:
+            index = self._cursor % count
+            self._cursor += 1
+        self.trajectory_index = index
+        self._starts = list(self.config.starts(len(self.trajectories[index].angles)))
+        self._pos = 0
+        return self._observe(), self._info()
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != self.action_space.shape:
+            raise ShapeError(f"viewport action must have shape {self.action_space.shape} "
+                             f"(future steps x roll, pitch, yaw in [-1, 1]); got {action.shape}")
+        traj = self.trajectories[self.trajectory_index]
+        start = self._starts[self._pos]
+        target = traj.angles[start:start + self.config.future]
+        mae = float(angle_error(denormalise(np.clip(action, -1.0, 1.0)), target).mean())
+        self._pos += 1
+        terminated = self._pos >= len(self._starts)
+        if terminated:
+            self._pos -= 1  # the final observation repeats the last window
+        info = self._info()
+        info.update(target_deg=target.copy(), mae_deg=mae)
+        return self._observe(), -mae, terminated, False, info
+
+    def _history(self) -> np.ndarray:
+        traj = self.trajectories[self.trajectory_index]
+        start = self._starts[self._pos]
+        return traj.angles[start - self.config.history:start]
+
+    def _observe(self) -> np.ndarray:
+        return normalise(self._history()).astype(np.float32)
+
+    def _info(self) -> dict[str, Any]:
+        traj = self.trajectories[self.trajectory_index]
+        return {"history_deg": self._history().copy(), "dataset": traj.dataset, "video": traj.video,
+                "user": traj.user, "start": self._starts[self._pos]}
