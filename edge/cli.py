@@ -1,0 +1,212 @@
+"""``hwsim edge``: compile, run and benchmark models with TVM for CPUs, CUDA GPUs, Jetson and ARM boards.
+
+  hwsim edge compile MODEL --target T [--tune TRIALS] [--no-verify] -o DIR
+        MODEL is an .onnx file or a Python 'module:factory' (or 'file.py:factory') returning
+        (model, example_inputs)
+  hwsim edge run DIR [--input x.npy ...] [--output y.npy]
+  hwsim edge bench DIR [--rpc host:port | tracker://host:port/key] [--json FILE]
+  hwsim edge rpc-server [--host H] [--port P] [--tracker host:port --key KEY]
+  hwsim edge targets
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from hwsim.cli import dispatch
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "compile": ("edge.cli:compile_main", "compile an ONNX file or a module:factory for a target into an artifact"),
+    "run": ("edge.cli:run_main", "run an artifact on .npy inputs (or random ones) and print/save the outputs"),
+    "bench": ("edge.cli:bench_main", "time an artifact here or on a board over TVM RPC"),
+    "rpc-server": ("edge.cli:rpc_server_main", "serve this machine (a board) to TVM RPC clients"),
+    "targets": ("edge.cli:targets_main", "list the named targets and whether this machine can build/run them"),
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of ``hwsim edge``."""
+    return dispatch(argv, COMMANDS, "hwsim edge")
+
+
+def compile_main(argv: Sequence[str]) -> int:
+    """``hwsim edge compile``."""
+    p = argparse.ArgumentParser(prog="hwsim edge compile", description="Compile, verify and export a model.")
+    p.add_argument("model", help="an .onnx file, or module:factory / file.py:factory returning (model, example_inputs)")
+    p.add_argument("--target", "-t", default="host", help="host, cuda[:sm_XX], jetson-orin, ... (see hwsim edge targets)")
+    p.add_argument("--output", "-o", required=True, help="artifact folder to write")
+    p.add_argument("--tune", type=int, default=0, metavar="TRIALS", help="MetaSchedule trials per task (default 0: untuned)")
+    p.add_argument("--tuning-db", default=None, help="tuning database root (default: the hwsim cache)")
+    p.add_argument("--no-verify", action="store_true", help="skip checking the compiled model against the source model")
+    p.add_argument("--atol", type=float, default=1e-4)
+    p.add_argument("--rtol", type=float, default=1e-4)
+    p.add_argument("--dynamic-batch", action="store_true", help="make dimension 0 of every input symbolic")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for verification and tuning")
+    p.add_argument("--no-cuda-aot", action="store_true", help="ship CUDA source (NVRTC on the device) instead of nvcc-compiled code")
+    args = p.parse_args(argv)
+
+    from edge.compile import compile_model
+    from edge.importer import load_factory
+
+    if args.model.endswith(".onnx") or Path(args.model).suffix == ".onnx":
+        model, examples = args.model, None
+    else:
+        model, examples = load_factory(args.model)
+    compiled = compile_model(model, examples, target=args.target, tune_trials=args.tune,
+                             dynamic_batch=args.dynamic_batch, verify=not args.no_verify, atol=args.atol,
+                             rtol=args.rtol, num_threads=args.threads, tuning_db=args.tuning_db)
+    out = compiled.export(args.output, cuda_aot=not args.no_cuda_aot)
+    manifest = json.loads((out / "manifest.json").read_text())
+    ver = manifest["verification"]
+    if ver.get("passed"):
+        how = "on this machine" if ver.get("ran_on") != "host-proxy" else "by a host-CPU proxy build"
+        print(f"verified {how}: max abs error {ver['max_abs_error']:.3g} over {ver['samples']} samples "
+              f"(atol {ver['atol']:g})")
+    else:
+        print("not verified (--no-verify)")
+    tuning = manifest.get("tuning", {})
+    if tuning.get("records"):
+        print(f"tuning: {tuning['records']} records in {tuning['database']}"
+              + (" (reused)" if tuning.get("reused") else ""))
+    print(f"wrote {out} for {manifest['target']['name']}: {manifest['files']['library']} "
+          f"({manifest['link']['kind']}, {manifest['link']['arch']})"
+          + (f", GPU code {manifest['device_code']['format']}" if "device_code" in manifest else ""))
+    return 0
+
+
+def _inputs_for(manifest: dict[str, Any], files: Sequence[str] | None, seed: int = 0) -> list[np.ndarray]:
+    from edge.errors import InputMismatchError
+
+    specs = manifest["inputs"]
+    if files:
+        if len(files) != len(specs):
+            raise InputMismatchError(f"the model takes {len(specs)} inputs, got {len(files)} --input files")
+        arrays = []
+        for f in files:
+            try:
+                arrays.append(np.load(f))
+            except (OSError, ValueError) as exc:
+                raise InputMismatchError(f"cannot read {f} as a .npy array: {exc}") from exc
+        return arrays
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in specs:
+        shape = [1 if d == "batch" else int(d) for d in s["shape"]]
+        dtype = np.dtype(s["dtype"])
+        out.append(rng.standard_normal(shape).astype(dtype) if dtype.kind == "f" else np.zeros(shape, dtype))
+    return out
+
+
+def run_main(argv: Sequence[str]) -> int:
+    """``hwsim edge run``."""
+    p = argparse.ArgumentParser(prog="hwsim edge run", description="Run an artifact on this machine.")
+    p.add_argument("directory")
+    p.add_argument("--input", "-i", action="append", help=".npy file per model input, in order (default: random)")
+    p.add_argument("--output", "-o", default=None, help="save the (first) output as .npy")
+    args = p.parse_args(argv)
+
+    from edge.artifact import load, read_manifest
+
+    manifest = read_manifest(args.directory)
+    arrays = _inputs_for(manifest, args.input)
+    outs = load(args.directory).run_list(*arrays)
+    for k, o in enumerate(outs):
+        print(f"output {k}: shape {tuple(o.shape)} {o.dtype}  min {o.min():.4g} max {o.max():.4g}")
+        if o.size <= 20:
+            print(np.array2string(o, precision=5))
+    if args.output:
+        np.save(args.output, outs[0])
+        print(f"saved {args.output}")
+    return 0
+
+
+def bench_main(argv: Sequence[str]) -> int:
+    """``hwsim edge bench``."""
+    p = argparse.ArgumentParser(prog="hwsim edge bench", description="Time an artifact here or on a board.")
+    p.add_argument("directory")
+    p.add_argument("--rpc", default=None, help="host:port of an RPC server, or tracker://host:port/key")
+    p.add_argument("--repeat", type=int, default=50)
+    p.add_argument("--number", type=int, default=10, help="runs averaged per sample")
+    p.add_argument("--input", "-i", action="append", help=".npy file per model input (default: random)")
+    p.add_argument("--json", default=None, help="write the result as JSON")
+    args = p.parse_args(argv)
+
+    from edge.artifact import read_manifest
+    from edge.timing import time_model
+    from hwsim.report import write_bench
+
+    manifest = read_manifest(args.directory)
+    arrays = _inputs_for(manifest, args.input)
+    stats = time_model(args.directory, arrays, repeat=args.repeat, number=args.number, rpc=args.rpc)
+    row = {"target": manifest["target"]["name"], "where": stats["where"], "median_ms": stats["median"] * 1e3,
+           "p10_ms": stats["p10"] * 1e3, "p90_ms": stats["p90"] * 1e3, "n": stats["n"], "number": stats["number"]}
+    write_bench(args.json, "edge-artifact", [row], artifact=str(args.directory), method=stats["method"],
+                tuning=manifest.get("tuning", {}))
+    return 0
+
+
+def rpc_server_main(argv: Sequence[str]) -> int:
+    """``hwsim edge rpc-server``: run until interrupted."""
+    p = argparse.ArgumentParser(prog="hwsim edge rpc-server", description="Serve this board to TVM RPC clients.")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all interfaces)")
+    p.add_argument("--port", type=int, default=9090)
+    p.add_argument("--tracker", default=None, help="host:port of a TVM RPC tracker to register with")
+    p.add_argument("--key", default="hwsim", help="key to register under at the tracker")
+    args = p.parse_args(argv)
+
+    import time
+
+    from edge.rpc import start_server
+
+    server = start_server(args.host, args.port, tracker=args.tracker, key=args.key if args.tracker else "")
+    where = f", registered at tracker {args.tracker} as '{args.key}'" if args.tracker else ""
+    print(f"TVM RPC server listening on {args.host}:{server.port}{where}; Ctrl-C stops it", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        server.terminate()
+
+
+def targets_main(argv: Sequence[str]) -> int:
+    """``hwsim edge targets``."""
+    p = argparse.ArgumentParser(prog="hwsim edge targets", description="List the named targets.")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = p.parse_args(argv)
+
+    from edge.artifact import cross_linker
+    from edge.cuda_aot import nvcc_path, supported_archs
+    from edge.targets import TARGETS
+    from hwsim.report import table
+
+    nvcc = nvcc_path()
+    archs = supported_archs(nvcc) if nvcc else frozenset()
+    rows = []
+    for spec in TARGETS.values():
+        notes = []
+        if spec.is_cross:
+            notes.append("linked with " + (Path(cross_linker(spec.cpu_arch)).name if cross_linker(spec.cpu_arch)
+                                           else "nothing (tar of objects: no cross gcc)"))
+        if spec.is_cuda:
+            notes.append(f"GPU code: nvcc {spec.cuda_arch}" if spec.cuda_arch in archs
+                         else f"GPU code: {'nvcc lacks ' + spec.cuda_arch if nvcc else 'no nvcc'} "
+                              "(set HWSIM_NVCC, or --no-cuda-aot for CUDA source)")
+        rows.append({"name": spec.name, "cpu": f"{spec.cpu_arch}/{spec.mcpu or 'detected'}",
+                     "gpu": spec.cuda_arch or "-", "runs here": "yes" if spec.runnable_here() else "no",
+                     "build": "; ".join(notes) or "native", "description": spec.description})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(table(rows))
+        print("\ncuda:sm_XX selects any CUDA architecture, e.g. cuda:sm_90")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))

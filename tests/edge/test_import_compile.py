@@ -1,0 +1,81 @@
+"""MLP and small CNN, imported from torch and from ONNX, compiled for the host, match PyTorch within 1e-4."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import edge
+from edge.errors import InputMismatchError
+from tests.edge import edge_models as em
+
+ATOL = 1e-4
+
+
+def _check(compiled, model, shape, batches=(None,)):
+    rng = np.random.default_rng(3)
+    for b in batches:
+        x = rng.standard_normal((b or shape[0], *shape[1:])).astype("float32")
+        np.testing.assert_allclose(compiled(x), em.reference(model, x), atol=ATOL, rtol=1e-4)
+
+
+def test_torch_mlp():
+    model = em.mlp()
+    compiled = edge.compile_model(model, (torch.randn(1, 16),))
+    assert compiled.info["verification"]["passed"] and compiled.info["verification"]["ran_on"] == "host"
+    assert compiled.info["verification"]["max_abs_error"] <= ATOL
+    _check(compiled, model, (1, 16))
+
+
+def test_torch_cnn():
+    model, compiled = em.compiled_cnn_host()
+    _check(compiled, model, (1, 1, 8, 8))
+    assert [s.shape for s in compiled.outputs] == [(1, 10)]
+
+
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+def test_onnx_models(tmp_path, which):
+    model = em.mlp() if which == "mlp" else em.cnn()
+    shape = (1, 16) if which == "mlp" else (1, 1, 8, 8)
+    path = em.to_onnx(model, torch.randn(*shape), str(tmp_path / f"{which}.onnx"))
+    compiled = edge.compile_model(path)
+    assert compiled.info["source"]["kind"] == "onnx"
+    assert compiled.info["verification"]["reference"] == "ONNX Runtime"
+    _check(compiled, model, shape)
+
+
+def test_dynamic_batch_torch():
+    model = em.cnn()
+    compiled = edge.compile_model(model, (torch.randn(1, 1, 8, 8),), dynamic_batch=True)
+    assert compiled.inputs[0].shape == (None, 1, 8, 8)
+    _check(compiled, model, (1, 1, 8, 8), batches=(1, 4, 7))
+
+
+def test_dynamic_batch_onnx(tmp_path):
+    model = em.mlp()
+    path = em.to_onnx(model, torch.randn(2, 16), str(tmp_path / "mlp_dyn.onnx"), dynamic=True)
+    compiled = edge.compile_model(path, dynamic_batch=True)
+    _check(compiled, model, (1, 16), batches=(1, 5))
+
+
+def test_static_model_rejects_other_shapes_and_dtypes():
+    _, compiled = em.compiled_cnn_host()
+    with pytest.raises(InputMismatchError, match="dynamic_batch"):
+        compiled(np.zeros((2, 1, 8, 8), "float32"))
+    with pytest.raises(InputMismatchError, match="float32"):
+        compiled(np.zeros((1, 1, 8, 8), "float64"))
+    with pytest.raises(InputMismatchError, match="1 input"):
+        compiled(np.zeros((1, 1, 8, 8), "float32"), np.zeros(1, "float32"))
+
+
+def test_multiple_outputs_come_back_as_tuple():
+    class Two(torch.nn.Module):
+        def forward(self, x):
+            return x * 2, x.sum(1)
+
+    compiled = edge.compile_model(Two(), (torch.randn(2, 3),))
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype("float32")
+    a, b = compiled(x)
+    np.testing.assert_allclose(a, x * 2, atol=ATOL)
+    np.testing.assert_allclose(b, x.sum(1), atol=ATOL)

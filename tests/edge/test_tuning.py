@@ -1,0 +1,81 @@
+"""Tuning database: keyed by model structure and target, reused without re-tuning."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import edge
+from edge import tuning
+from edge.errors import TuningError
+from tests.edge import edge_models as em
+
+
+def test_database_is_keyed_by_model_and_target(tmp_path):
+    mlp = edge.import_model(em.mlp(), (torch.randn(1, 16),))
+    cnn = edge.import_model(em.cnn(), (torch.randn(1, 1, 8, 8),))
+    again = edge.import_model(em.mlp(), (torch.randn(1, 16),))
+    assert mlp.structure_hash() == again.structure_hash()  # same structure, same key
+    assert mlp.structure_hash() != cnn.structure_hash()
+    a = tuning.database_dir(mlp.structure_hash(), "llvm-a", root=tmp_path)
+    assert a == tuning.database_dir(mlp.structure_hash(), "llvm-a", root=tmp_path)
+    assert a != tuning.database_dir(mlp.structure_hash(), "llvm-b", root=tmp_path)
+    assert a != tuning.database_dir(cnn.structure_hash(), "llvm-a", root=tmp_path)
+
+
+def test_warm_database_is_reused_without_tuning(tmp_path, monkeypatch):
+    work = tmp_path / "db"
+    work.mkdir()
+    (work / tuning.RECORDS_FILE).write_text('["record"]\n["record"]\n')
+    (work / tuning.KEY_FILE).write_text(json.dumps({"model_hash": "m", "target": "t", "trials": 8, "tasks": 2,
+                                                    "seconds": 120.0}))
+
+    def must_not_tune():
+        raise AssertionError("tuning ran although the database was warm")
+
+    monkeypatch.setattr(tuning, "_check_ffi", must_not_tune)
+    result = tuning.tune(None, "t", 4, work, "m")
+    assert result["reused"] and result["records"] == 2 and result["tuned_seconds"] == 120.0
+    # more trials than the database holds, another model or another target: tuning is needed
+    for trials, model, target in ((16, "m", "t"), (4, "other", "t"), (4, "m", "other")):
+        with pytest.raises(AssertionError, match="tuning ran"):
+            tuning.tune(None, target, trials, work, model)
+
+
+def test_dynamic_shapes_cannot_be_tuned():
+    from hwsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="static shapes"):
+        edge.compile_model(em.mlp(), (torch.randn(1, 16),), dynamic_batch=True, tune_trials=2)
+
+
+def test_tuning_a_board_needs_the_board():
+    from hwsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="tune on the board"):
+        edge.compile_model(em.mlp(), (torch.randn(1, 16),), target="rpi4", tune_trials=2)
+
+
+def test_zero_trials_rejected_by_tune(tmp_path):
+    with pytest.raises(TuningError):
+        tuning.tune(None, "t", 0, tmp_path, "m")
+
+
+@pytest.mark.slow
+def test_real_tuning_then_warm_recompile(tmp_path):
+    model = em.mlp()
+    x = torch.randn(1, 16)
+    first = edge.compile_model(model, (x,), tune_trials=2, tuning_db=tmp_path, num_threads=1)
+    info = first.info["tuning"]
+    assert info["records"] > 0 and not info["reused"] and info["tasks"] >= 1
+    second = edge.compile_model(model, (x,), tune_trials=2, tuning_db=tmp_path, num_threads=1)
+    assert second.info["tuning"]["reused"] and second.info["tuning"]["records"] == info["records"]
+    xs = np.random.default_rng(0).standard_normal((1, 16)).astype("float32")
+    np.testing.assert_allclose(second(xs), em.reference(model, xs), atol=1e-4)
+    # applying the records without tuning (tune_trials=0, explicit database) gives the same model
+    third = edge.compile_model(model, (x,), tuning_db=tmp_path)
+    assert third.info["tuning"]["records"] == info["records"]
+    np.testing.assert_allclose(third(xs), second(xs), atol=1e-6)
