@@ -19,6 +19,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from edge.errors import InputMismatchError, TargetMismatchError
 from edge.importer import ImportedModel, TensorSpec, flatten_outputs, import_model
+from edge.tensors import to_tvm
 from edge.targets import TargetSpec, resolve
 
 
@@ -131,6 +132,7 @@ class CompiledModel:
     _vm: Any = field(default=None, repr=False)
     _weights: Any = field(default=None, repr=False)
     _device: Any = field(default=None, repr=False)
+    _main: Any = field(default=None, repr=False)
 
     @property
     def target(self) -> str:
@@ -158,6 +160,7 @@ class CompiledModel:
             use_nvcc_for_jit()
         self._device = tvm.cuda(0) if self.spec.is_cuda else tvm.cpu(0)
         self._vm = relax.VirtualMachine(self.executable, self._device)
+        self._main = self._vm["main"]
         self._weights = [tvm.runtime.tensor(p, self._device) for p in self.params]
 
     def check_inputs(self, arrays: Sequence[Any]) -> list[np.ndarray]:
@@ -168,7 +171,7 @@ class CompiledModel:
         out = []
         for spec, a in zip(self.inputs, arrays):
             a = np.asarray(a.detach().cpu().numpy() if hasattr(a, "detach") else a)
-            if str(a.dtype) != spec.dtype:
+            if a.dtype != spec.dtype:
                 raise InputMismatchError(f"input '{spec.name}' must be {spec.dtype}, got {a.dtype}; "
                                          f"convert with .astype('{spec.dtype}')")
             if not spec.matches(a.shape):
@@ -180,12 +183,10 @@ class CompiledModel:
 
     def run_list(self, *arrays: Any) -> list[np.ndarray]:
         """Run the model; every output as a numpy array, in order."""
-        import tvm
-
         checked = self.check_inputs(arrays)
         self._ensure_vm()
-        args = [tvm.runtime.tensor(a, self._device) for a in checked]
-        return flatten_outputs(self._vm["main"](*args, *self._weights))
+        args = [to_tvm(a, self._device) for a in checked]
+        return flatten_outputs(self._main(*args, *self._weights))
 
     def __call__(self, *arrays: Any) -> np.ndarray | tuple[np.ndarray, ...]:
         """Run the model on numpy arrays: one output array, or a tuple when the model has several."""
@@ -195,12 +196,10 @@ class CompiledModel:
     def prepared_call(self, *arrays: np.ndarray) -> Callable[[], Any]:
         """A no-argument function that runs the model on ``arrays`` already placed on the device (for
         timing without the host-to-device copy and input checks)."""
-        import tvm
-
         checked = self.check_inputs(arrays)
         self._ensure_vm()
-        args = [tvm.runtime.tensor(a, self._device) for a in checked]
-        main = self._vm["main"]
+        args = [to_tvm(a, self._device) for a in checked]
+        main = self._main
         weights = self._weights
         if self.spec.is_cuda:
             dev = self._device

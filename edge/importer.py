@@ -109,6 +109,10 @@ def flatten_outputs(value: Any) -> list[np.ndarray]:
         return [a for v in value for a in flatten_outputs(v)]
     if hasattr(value, "detach"):
         return [value.detach().cpu().numpy()]
+    if hasattr(value, "device") and hasattr(value, "numpy"):  # TVM tensor
+        from edge.tensors import to_numpy
+
+        return [to_numpy(value)]
     if hasattr(value, "numpy"):
         return [value.numpy()]
     if type(value).__name__ == "Array":  # tvm_ffi container

@@ -16,6 +16,7 @@ import torch
 
 from edge.digits import DigitsSplit, digits_split
 from hwsim.errors import ConfigError
+from hwsim.mnist1d import mnist1d_arrays
 
 DATASETS = ("digits", "mnist1d")
 
@@ -27,29 +28,6 @@ def load_split(dataset: str, seed: int = 0) -> DigitsSplit:
     if dataset == "mnist1d":
         return _mnist1d_split(seed)
     raise ConfigError(f"unknown data set '{dataset}'; known: {', '.join(DATASETS)}")
-
-
-def mnist1d_arrays() -> dict[str, np.ndarray]:
-    """MNIST-1D with the default arguments (x, y: 4000 training signals; x_test, y_test: 1000), generated
-    once and cached under ``hwsim.data.cache_dir("mnist1d")``."""
-    from hwsim.data import cache_dir
-
-    path = cache_dir("mnist1d") / "mnist1d_default_seed42.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return {k: z[k] for k in ("x", "y", "x_test", "y_test")}
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    state = np.random.get_state()  # make_dataset reseeds numpy's global generator; restore it
-    try:
-        made = make_dataset(get_dataset_args())
-    finally:
-        np.random.set_state(state)
-    arrays = {k: np.asarray(made[k]) for k in ("x", "y", "x_test", "y_test")}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-    return arrays
 
 
 def _mnist1d_split(seed: int, val_fraction: float = 0.15) -> DigitsSplit:

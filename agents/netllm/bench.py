@@ -1,0 +1,201 @@
+"""``hwsim bench netllm``: the NetLLM-style adapted language model beside the classic baselines.
+
+- ABR, NetLLM's FCC test protocol (100 traces, fixed starts, no noise): mean QoE_lin per chunk of
+  the adapted backbone (SmolLM2-135M by default), of the same pipeline on the same architecture with
+  random weights (NetLLM's ablation), of BBA, robustMPC (ours and NetLLM's variant) and rate-based
+  control; the experience pool is robustMPC's on the Norway HSDPA training traces (its row says
+  "pool policy"); ``vs_ref`` is the ratio to BBA.
+- VP, test split (videos and users unseen in training): mean absolute error (degrees) of the
+  adapted model beside linear regression and constant velocity, with the static predictor as a
+  reference; ``vs_ref`` is the ratio to constant velocity.
+
+Every method is played through the same gymnasium environments. Sizes: ``cpu`` (the default without
+a GPU: SmolLM2's first 6 of 30 blocks, 300 ABR and 600 VP steps, under an hour on 2 cores), ``gpu``
+(all blocks, 2000 and 3000 steps of larger batches), ``--quick`` (a smoke test, not a result).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from agents.bench import ROWS, _row
+
+
+@dataclass
+class BenchConfig:
+    """Sizes of the benchmark. ``abr_steps`` / ``vp_steps`` are optimiser steps of ``abr_batch``
+    episodes / ``vp_batch`` windows; ``traces`` / ``vp_episodes`` limit the test episodes (``None`` =
+    all); ``layers`` keeps the first decoder blocks of the backbone (``None`` = all 30 of SmolLM2)."""
+
+    backbone: str = "smollm2-135m"
+    layers: int | None = None
+    pool_episodes: int = 100
+    abr_steps: int = 2000
+    abr_batch: int = 8
+    abr_lr: float = 1e-3
+    context: int = 20
+    vp_steps: int = 3000
+    vp_batch: int = 32
+    vp_lr: float = 2e-4
+    lora_rank: int = 16
+    traces: int | None = None
+    vp_episodes: int | None = None
+    seed: int = 0
+
+
+# Sized for 2 CPU cores in under an hour: the first 6 of SmolLM2's 30 blocks, a few hundred steps.
+CPU = BenchConfig(layers=6, abr_steps=300, abr_batch=4, vp_steps=600, vp_batch=16)
+GPU = BenchConfig()  # the whole model, longer adaptation
+QUICK = BenchConfig(layers=2, pool_episodes=8, abr_steps=8, abr_batch=4, vp_steps=8, vp_batch=8, traces=10,
+                    vp_episodes=6)
+CONFIGS = {"cpu": CPU, "gpu": GPU, "quick": QUICK}
+ABR_BASELINES = ("bba", "mpc", "mpc-netllm", "rate")
+
+
+def _train_and_eval(task_name: str, pool_path: Path, run: str, runs_dir: Path, cfg: BenchConfig, random: bool,
+                    device: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    from agents.netllm.adapt import evaluate, make_policy, train_run
+    from agents.netllm.backbone import BackboneSpec
+    from agents.netllm.lora import LoRAConfig
+    from agents.netllm.training import TrainConfig
+
+    abr = task_name == "abr"
+    config = TrainConfig(steps=cfg.abr_steps if abr else cfg.vp_steps,
+                         batch_size=cfg.abr_batch if abr else cfg.vp_batch, lr=cfg.abr_lr if abr else cfg.vp_lr,
+                         warmup=10, seed=cfg.seed, context=cfg.context, checkpoint_every=10 ** 6, log_every=5)
+    spec = BackboneSpec(cfg.backbone, random_weights=random, num_layers=cfg.layers, seed=cfg.seed)
+    out = train_run(task_name, pool_path, run, runs_dir, spec, LoRAConfig(rank=cfg.lora_rank), config, device)
+    policy = make_policy(out["task"], out["model"], out["stats"], config)
+    summary = evaluate(out["task"], policy, episodes=cfg.traces if abr else cfg.vp_episodes)
+    out["record"].write_json("results.json", summary)
+    del out["model"]
+    return out["result"], summary
+
+
+def _std(summary: dict[str, Any]) -> float:
+    return float(np.std(summary.get("per_trace_qoe") or summary.get("per_episode_mae")))
+
+
+def bench_abr(cfg: BenchConfig, runs_dir: Path, device: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """ABR rows: baselines, pool policies, the adapted model and its random-weight ablation."""
+    from agents.netllm.adapt import collect_pool, evaluate
+    from agents.netllm.tasks import get_task
+
+    task = get_task("abr")
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    pool = collect_pool(task, task.pool_policies, cfg.pool_episodes, seed=cfg.seed)
+    pool_path = pool.save(runs_dir / "pool_abr.npz")
+    timings["abr_collect_s"] = time.perf_counter() - start
+    pool_note = (f"pool: {', '.join(task.pool_policies)} x {cfg.pool_episodes} episodes on {pool.env_id} "
+                 f"({len(pool)} steps)")
+    summaries = {name: evaluate(task, task.baselines()[name], episodes=cfg.traces)
+                 for name in dict.fromkeys((*ABR_BASELINES, *task.pool_policies))}
+    details = {name: ("pool policy; " if name in task.pool_policies else "") + "std over traces"
+               for name in summaries}
+    for random in (False, True):
+        label = "netllm-random" if random else "netllm"
+        result, summary = _train_and_eval("abr", pool_path, f"bench-netllm-abr-{'random' if random else 'pretrained'}",
+                                          runs_dir, cfg, random, device)
+        summaries[label] = summary
+        timings[f"{label}_train_s"], timings[f"{label}_eval_s"] = result["wall_s"], summary["eval_s"]
+        details[label] = (f"{result['backbone']}{' (ablation: random weights)' if random else ''}, "
+                          f"LoRA r{cfg.lora_rank}, {cfg.abr_steps} steps x {cfg.abr_batch} episodes, "
+                          f"loss {result['first_loss']:.3f}->{result['final_loss']:.3f}, "
+                          f"train {result['wall_s']:.0f} s, eval {summary['eval_s']:.0f} s on {result['device']}; "
+                          f"{pool_note}; std over traces")
+    ref = summaries["bba"]["value"]
+    rows = [_row("abr-fcc-test", name, "qoe_per_chunk", s["value"], _std(s), ref,
+                 f"{details[name]}; {s['episodes']} traces, bitrate {s['bitrate_mbps']:.3f} Mbps, "
+                 f"rebuffer {s['rebuffer_s']:.4f} s/chunk, switch {s['smoothness_mbps']:.3f} Mbps/chunk")
+            for name, s in summaries.items()]
+    return rows, timings
+
+
+def bench_vp(cfg: BenchConfig, runs_dir: Path, device: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """VP rows: linear regression, constant velocity, static, and the adapted model."""
+    from agents.netllm.adapt import collect_pool, evaluate
+    from agents.netllm.tasks import get_task
+
+    task = get_task("vp")
+    start = time.perf_counter()
+    pool = collect_pool(task, task.pool_policies, None, seed=cfg.seed)
+    pool_path = pool.save(runs_dir / "pool_vp.npz")
+    timings = {"vp_collect_s": time.perf_counter() - start}
+    summaries = {name: evaluate(task, task.baselines()[name], episodes=cfg.vp_episodes)
+                 for name in ("linear", "velocity", "static")}
+    details = dict.fromkeys(summaries, "std over test trajectories")
+    result, summaries["netllm"] = _train_and_eval("vp", pool_path, "bench-netllm-vp", runs_dir, cfg, False, device)
+    timings["netllm_vp_train_s"], timings["netllm_vp_eval_s"] = result["wall_s"], summaries["netllm"]["eval_s"]
+    details["netllm"] = (f"{result['backbone']}, LoRA r{cfg.lora_rank}, {cfg.vp_steps} steps x {cfg.vp_batch} windows "
+                         f"of {len(pool)} training windows, "
+                         f"loss {result['first_loss']:.2f}->{result['final_loss']:.2f} deg, "
+                         f"train {result['wall_s']:.0f} s, eval {summaries['netllm']['eval_s']:.0f} s on "
+                         f"{result['device']}; std over test trajectories")
+    ref = summaries["velocity"]["value"]
+    rows = [_row("vp-test", name, "mae_deg", s["value"], _std(s), ref,
+                 f"{details[name]}; {s['windows']} windows of {s['episodes']} trajectories")
+            for name, s in summaries.items()]
+    return rows, timings
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the NetLLM benchmark; prints a table and writes JSON with ``--json``."""
+    from agents.netllm.adapt import resolve_device
+    from agents.netllm.cli import set_threads
+    from hwsim.report import write_bench
+
+    parser = argparse.ArgumentParser(prog="hwsim bench netllm", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 blocks, tiny pools, few steps, 10 traces: a smoke test")
+    parser.add_argument("--config", choices=["auto", "cpu", "gpu"], default="auto",
+                        help="sizes: cpu (6 of 30 blocks, a few hundred steps), gpu (all blocks, longer); "
+                             "auto picks by device")
+    parser.add_argument("--json", default=None, help="write the results to this JSON file")
+    parser.add_argument("--backbone", default=None, help="backbone name (default smollm2-135m)")
+    parser.add_argument("--layers", type=int, default=None, help="keep only the first N decoder blocks")
+    parser.add_argument("--all-layers", action="store_true", help="use every decoder block")
+    parser.add_argument("--abr-steps", type=int, default=None)
+    parser.add_argument("--vp-steps", type=int, default=None)
+    parser.add_argument("--pool-episodes", type=int, default=None)
+    parser.add_argument("--traces", type=int, default=None, help="FCC test traces (default all 100)")
+    parser.add_argument("--only", choices=["abr", "vp"], default=None, help="run one task only")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--runs-dir", default="runs/bench-netllm", help="where pools and trained adapters go")
+    args = parser.parse_args(list(argv))
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    name = "quick" if args.quick else (args.config if args.config != "auto" else
+                                       ("gpu" if device.startswith("cuda") else "cpu"))
+    overrides = {"backbone": args.backbone, "layers": args.layers, "abr_steps": args.abr_steps,
+                 "vp_steps": args.vp_steps, "traces": args.traces, "pool_episodes": args.pool_episodes}
+    cfg = replace(CONFIGS[name], **{k: v for k, v in overrides.items() if v is not None})
+    if args.all_layers:
+        cfg = replace(cfg, layers=None)
+    runs_dir = Path(args.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
+    cpu_start = time.process_time()
+    for task_name, part in (("abr", bench_abr), ("vp", bench_vp)):
+        if args.only in (None, task_name):
+            part_rows, part_times = part(cfg, runs_dir, device)
+            rows += part_rows
+            timings.update(part_times)
+    timings["total_s"] = time.perf_counter() - start
+    timings["process_cpu_s"] = time.process_time() - cpu_start
+    import torch
+
+    write_bench(args.json, "netllm", rows, columns=ROWS, quick=args.quick, config_name=name, config=asdict(cfg),
+                device=device, torch_threads=torch.get_num_threads(), timings=timings,
+                note=("wall-clock timings on a shared machine; QoE and MAE do not depend on timing. "
+                      f"Device: {device}" + ("" if device.startswith("cuda") else
+                                            " (no GPU used; examples/netllm_gpu_check.py runs the GPU configuration)")))
+    return 0

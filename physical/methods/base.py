@@ -1,0 +1,87 @@
+"""The interface every training method implements, and helpers they share."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from physical.blocks import PhysicalLayer
+    from physical.trainer import TrainConfig
+
+
+class Method:
+    """A way to train a classifier on top of a physical layer.
+
+    The trainer calls :meth:`setup` once (one-off work such as fitting a digital twin; its device
+    measurements count), then :meth:`train_batch` for every batch, and :meth:`predict` to evaluate.
+    ``phys`` is ``None`` when the physical layer is switched off.
+    """
+
+    uses_device = True
+    iterative = True  # False: all the work happens in setup() and the epoch loop is skipped
+
+    def __init__(self, cfg: "TrainConfig", n_features: int, n_classes: int, phys: "PhysicalLayer | None") -> None:
+        self.cfg = cfg
+        self.n_features = n_features
+        self.n_classes = n_classes
+        self.phys = phys
+        self.n_slots = cfg.overlay_slots or n_classes
+        self.in_features = self.n_slots + n_features
+        self.width = cfg.width or self.in_features
+
+    @property
+    def batch_size(self) -> int:
+        """Training batch size (0 in the config means the whole training set)."""
+        return self.cfg.batch_size
+
+    def setup(self, x_train: np.ndarray, y_train: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        """One-off work before training; returns facts to log (nothing by default)."""
+        return {}
+
+    def train_batch(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+        """One training step on a batch; returns losses to log."""
+        raise NotImplementedError
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted labels ``(N,)`` for features ``x`` ``(N, F)``."""
+        raise NotImplementedError
+
+    def measurements_per_prediction(self) -> int:
+        """Device rows :meth:`predict` measures per sample (0 without a physical layer)."""
+        return 0
+
+    def rows_per_pass(self, layers: int) -> int:
+        """Device rows one sample costs on one pass through ``layers`` blocks (0 without a physical layer)."""
+        if self.phys is None:
+            return 0
+        dims = [self.in_features] + [self.width] * (layers - 1)
+        return sum(self.phys.chunks(d) for d in dims)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume training exactly."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        raise NotImplementedError
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block (e.g. module construction) with torch's global generator seeded, then restore it."""
+    state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.set_rng_state(state)
+
+
+def no_label_slots(x: np.ndarray, n_slots: int) -> np.ndarray:
+    """``x`` with ``n_slots`` zero columns in front: the overlay layout with every label slot empty."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.concatenate([np.zeros((x.shape[0], n_slots), np.float32), x], axis=1)
