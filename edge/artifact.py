@@ -9,7 +9,6 @@ The manifest says which of these happened.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import numpy as np
 from edge.errors import ArtifactError, TargetMismatchError
 from edge.importer import TensorSpec
 from edge.targets import TargetSpec, cuda_available, local_arch
+from hwsim.data import sha256_file
 
 FORMAT = "hwsim-edge-artifact/1"
 MANIFEST = "manifest.json"
@@ -34,14 +34,6 @@ def cross_linker(arch: str) -> str | None:
     """Path of the cross C compiler that links ``arch`` shared libraries, if installed."""
     name = CROSS_GCC.get(arch)
     return shutil.which(name) if name else None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _link(compiled: Any, directory: Path, cuda_aot: bool) -> tuple[str, dict[str, Any]]:
@@ -110,7 +102,7 @@ def export(compiled: Any, directory: str | os.PathLike, cuda_aot: bool = True) -
         "tvm_target": compiled.info.get("build", {}).get("target"),
         "tvm_version": tvm.__version__,
         "files": {"library": lib_name, "params": PARAMS},
-        "library_sha256": _sha256(directory / lib_name),
+        "library_sha256": sha256_file(directory / lib_name),
         "inputs": [s.to_json() for s in compiled.inputs],
         "outputs": [s.to_json() for s in compiled.outputs],
         "params": {"count": len(compiled.params), "source_names": compiled.param_names,

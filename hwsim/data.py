@@ -49,7 +49,8 @@ def registry() -> dict[str, Any]:
     return json.loads((Path(__file__).with_name("datasets.json")).read_text())
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -115,7 +116,7 @@ def fetch(dataset: str, download: bool = True) -> Path:
             if "convert" in entry:  # a fresh conversion is checked by its converter, not by byte hash
                 _verified.add(key)
                 continue
-        digest = _sha256(target)
+        digest = sha256_file(target)
         if digest != entry["sha256"]:
             raise DataError(f"data set '{dataset}': {target} has SHA-256 {digest[:12]}..., expected "
                             f"{entry['sha256'][:12]}...; the file is corrupt or a different version. "

@@ -22,12 +22,7 @@ ABR_SPACES = {"observation_shape": [6, 8], "action": {"type": "discrete", "n": 6
 VP_SPACES = {"observation_shape": [10, 3], "action": {"type": "box", "shape": [20, 3]}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _abr_model(context: int = 20, rank: int = 4, seed: int = 0):

@@ -29,12 +29,7 @@ ABR_SPACES = {"observation_shape": [6, 8], "action": {"type": "discrete", "n": 6
 STATS = ReturnStats(reward_min=-10.0, reward_max=4.3, return_scale=10.0, gamma=1.0, max_return=4.0, max_timestep=47)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
