@@ -9,6 +9,7 @@ Relax VM lowering of ``tvm.compile``.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from edge.errors import InputMismatchError, TargetMismatchError
 from edge.importer import ImportedModel, TensorSpec, flatten_outputs, import_model
-from edge.tensors import to_tvm
+from edge.tensors import InputStage, to_tvm
 from edge.targets import TargetSpec, resolve
 
 
@@ -133,6 +134,8 @@ class CompiledModel:
     _weights: Any = field(default=None, repr=False)
     _device: Any = field(default=None, repr=False)
     _main: Any = field(default=None, repr=False)
+    _stage: Any = field(default=None, repr=False)
+    _lock: Any = field(default=None, repr=False)
 
     @property
     def target(self) -> str:
@@ -162,6 +165,8 @@ class CompiledModel:
         self._vm = relax.VirtualMachine(self.executable, self._device)
         self._main = self._vm["main"]
         self._weights = [tvm.runtime.tensor(p, self._device) for p in self.params]
+        self._stage = InputStage(self._device)
+        self._lock = threading.Lock()
 
     def check_inputs(self, arrays: Sequence[Any]) -> list[np.ndarray]:
         """Inputs as contiguous numpy arrays, or :class:`InputMismatchError` saying what is wrong."""
@@ -185,8 +190,9 @@ class CompiledModel:
         """Run the model; every output as a numpy array, in order."""
         checked = self.check_inputs(arrays)
         self._ensure_vm()
-        args = [to_tvm(a, self._device) for a in checked]
-        return flatten_outputs(self._main(*args, *self._weights))
+        with self._lock:  # the staged inputs (and the VM) serve one call at a time
+            out = self._main(*self._stage.place(checked), *self._weights)
+        return flatten_outputs(out)
 
     def __call__(self, *arrays: Any) -> np.ndarray | tuple[np.ndarray, ...]:
         """Run the model on numpy arrays: one output array, or a tuple when the model has several."""
