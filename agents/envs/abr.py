@@ -95,7 +95,8 @@ class ABREnv(gym.Env):
         """File name of the trace being played."""
         return self.traces.traces[self.trace_index].name
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a video on the next trace (drawn by the seed, or the next in order for test protocols)."""
         super().reset(seed=seed)
         if seed is not None or not self._seeded:
             self._rng = random.Random(int(self.np_random.integers(2**63)))
@@ -123,7 +124,8 @@ class ABREnv(gym.Env):
         self.advance(self.start_quality)
         return self._state.copy(), self.info()
 
-    def step(self, action):
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Download the next chunk at bitrate index ``action``."""
         quality = int(action)
         if not 0 <= quality < BITRATE_LEVELS:
             raise ConfigError(f"ABR action must be a bitrate level 0..{BITRATE_LEVELS - 1}; got {action!r}")

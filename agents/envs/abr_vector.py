@@ -42,7 +42,9 @@ class ABRVectorEnv(VectorEnv):
         self._sizes = np.empty(num_envs, dtype=object)
         self._sizes[:] = [env.video_sizes for env in self.envs]
 
-    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every environment (seed ``seed + i`` for the i-th, or one seed each from a list)."""
         if seed is None or isinstance(seed, int):
             seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
         else:
@@ -55,7 +57,8 @@ class ABRVectorEnv(VectorEnv):
         self._done[:] = False
         return self._obs.copy(), self._info()
 
-    def step(self, actions):
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """One chunk per environment; finished ones reset themselves (next-step autoreset)."""
         actions = np.asarray(actions).reshape(self.num_envs)
         rewards = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, dtype=bool)

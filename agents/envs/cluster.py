@@ -86,7 +86,8 @@ class ClusterSchedulingEnv(gym.Env):
         self._slots: list[Stage] = []
         self._hidden = 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new job sequence on an idle cluster."""
         super().reset(seed=seed)
         jobs = sample_job_sequence(self.np_random, self.num_jobs, self.mean_interarrival_ms, self.query_sizes)
         self.sim.reset(jobs, random.Random(int(self.np_random.integers(2**63))))
@@ -94,7 +95,8 @@ class ClusterSchedulingEnv(gym.Env):
         info["action_valid"] = True
         return obs, info
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Schedule stage slot ``action[0]`` with a parallelism limit of ``action[1] + 1`` executors."""
         slot, limit = int(action[0]), int(action[1]) + 1
         valid = 0 <= slot < len(self._slots) and 1 <= limit <= self.sim.num_idle
         if not 0 <= slot < len(self._slots):

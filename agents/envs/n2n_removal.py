@@ -58,10 +58,12 @@ class N2NRemovalEnv(gym.Env):
         self.action_space = spaces.MultiBinary(layers)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        """Show the full teacher."""
         super().reset(seed=seed)
         return self.features.copy(), {"teacher": self.task.arch.key()}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Keep (1) or remove (0) each layer; the episode ends with the student's reward."""
         keep = np.asarray(action).reshape(-1)
         if keep.shape[0] != self.action_space.n:
             raise ShapeError(f"the action needs {self.action_space.n} keep flags, got shape {np.shape(action)}")

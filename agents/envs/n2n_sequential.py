@@ -86,11 +86,13 @@ class N2NSequentialEnv(gym.Env):
         return self.task.arch.remove(keep).shrink(factors)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        """Start at the first layer of the teacher."""
         super().reset(seed=seed)
         self.decisions = []
         return self._obs(), {"layer": 0}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Decide for the current layer and move to the next."""
         a = int(np.asarray(action).reshape(-1)[0]) if np.ndim(action) else int(action)
         if not self.action_space.contains(a):
             raise ShapeError(f"action {action!r} is not in Discrete({self.action_space.n})")

@@ -50,10 +50,12 @@ class N2NShrinkEnv(gym.Env):
         self.action_space = spaces.MultiDiscrete([len(self.task.factors)] * len(self.base))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        """Show the base network (the teacher, or the teacher without the layers stage 1 removed)."""
         super().reset(seed=seed)
         return self.features.copy(), {"base": self.base.key(), "factors": self.task.factors}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Pick a shrink factor per layer; the episode ends with the student's reward."""
         idx = np.asarray(action).reshape(-1)
         if idx.shape[0] != len(self.base):
             raise ShapeError(f"the action needs {len(self.base)} factor indices, got shape {np.shape(action)}")

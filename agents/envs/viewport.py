@@ -60,7 +60,8 @@ class ViewportEnv(gym.Env):
         self._starts: list[int] = []
         self._pos = 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start on a head-movement trajectory (drawn by the seed, or the next in order for the test split)."""
         super().reset(seed=seed)
         if seed is not None or not self._seeded:
             self._seeded = True
@@ -80,7 +81,8 @@ class ViewportEnv(gym.Env):
         self._pos = 0
         return self._observe(), self._info()
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Score the predicted future orientations ``action`` and move one window on."""
         action = np.asarray(action, dtype=np.float64)
         if action.shape != self.action_space.shape:
             raise ShapeError(f"viewport action must have shape {self.action_space.shape} "

@@ -267,6 +267,7 @@ class ResidualBlock(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output: ReLU of body plus shortcut."""
         return self.relu(self.body(x) + self.shortcut(x))
 
 

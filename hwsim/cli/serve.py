@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwsim.server import DeviceServer
 
 
 def build_server(spec: str, profile: str | None = None, faults: str | None = None, baud: float | None = None,
-                 max_payload: int = 65536):  # type: ignore[no-untyped-def]
+                 max_payload: int = 65536) -> DeviceServer:
     """A :class:`hwsim.server.DeviceServer` for device ``spec`` with optional profile, link faults and pacing."""
     from hwsim.errors import ConfigError
     from hwsim.faults import LinkFaults
