@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -22,7 +24,7 @@ def mnist1d_arrays() -> dict[str, np.ndarray]:
     finally:
         np.random.set_state(state)
     arrays = {k: np.asarray(made[k]) for k in ("x", "y", "x_test", "y_test")}
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # parallel first runs must not share a temp file
     np.savez(tmp, **arrays)
     tmp.replace(path)
     return arrays
