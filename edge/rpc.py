@@ -99,9 +99,9 @@ class RemoteModel:
         self.close()
 
     def _put(self, array: np.ndarray) -> Any:
-        import tvm
+        from edge.tensors import to_tvm
 
-        return tvm.runtime.tensor(np.ascontiguousarray(array), self.device)
+        return to_tvm(array, self.device)  # a remote device: always a copy sent to the board
 
     def _args(self, arrays: Sequence[np.ndarray]) -> list[Any]:
         from edge.errors import InputMismatchError

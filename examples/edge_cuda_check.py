@@ -24,26 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
-
-class DigitsCNN(nn.Module):
-    """1x8x8 input, 10 classes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.c2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.fc = nn.Linear(32 * 2 * 2, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.max_pool2d(torch.relu(self.c1(x)), 2)
-        x = nn.functional.max_pool2d(torch.relu(self.c2(x)), 2)
-        return self.fc(x.flatten(1))
+from edge.zoo import build_cnn
 
 
 def cnn_factory() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     """The seeded model and an example input (``module:factory`` for ``hwsim edge compile``)."""
     torch.manual_seed(0)
-    return DigitsCNN().eval(), (torch.randn(1, 1, 8, 8),)
+    return build_cnn((16, 32, 32)).eval(), (torch.randn(1, 1, 8, 8),)
 
 
 def main(argv: list[str]) -> int:

@@ -10,12 +10,6 @@ from hwsim.cli import main as hwsim_main
 from hwsim.errors import ConfigError
 
 
-@pytest.fixture()
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWSIM_DATA", str(tmp_path / "data"))
-    return tmp_path
-
-
 def _check_rows(rows, models, batches, backends):
     measured = [r for r in rows if "e2e_us" in r]
     assert {(r["model"], r["backend"], r["batch"]) for r in measured} == \

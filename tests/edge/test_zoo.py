@@ -11,13 +11,6 @@ from edge.dynamic import MultiExitNet
 from hwsim.errors import ConfigError
 
 
-@pytest.fixture()
-def private_cache(tmp_path, monkeypatch):
-    """Cache trained models in a fresh folder (digits itself ships with scikit-learn)."""
-    monkeypatch.setenv("HWSIM_DATA", str(tmp_path))
-    return tmp_path
-
-
 def test_digits_split_is_stratified_standardised_and_seeded():
     a, b, c = digits_split(0), digits_split(0), digits_split(1)
     assert a.x_train.shape[1:] == (1, 8, 8) and a.x_train.dtype == torch.float32 and a.y_train.dtype == torch.int64
