@@ -131,7 +131,7 @@ class Device:
                 f"input to '{self.info.name}' has shape {tuple(arr.shape)}; expected (batch, {', '.join(map(str, want))})"
                 " -- add a leading batch axis for a single sample")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise ShapeError(f"input to '{self.info.name}' contains NaN or inf; a DAC cannot output that")
         return arr
 

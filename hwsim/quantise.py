@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
+@functools.lru_cache(maxsize=None)
 def code_dtype(bits: int) -> np.dtype:
     """The smallest unsigned integer dtype that holds codes of ``bits`` bits."""
     if not 1 <= bits <= 32:
@@ -26,14 +29,20 @@ def to_codes(x: np.ndarray, value_range: tuple[float, float], bits: int) -> np.n
     """Clip ``x`` to the converter's full scale and round it to integer codes 0 .. 2**bits - 1."""
     lo, hi = value_range
     step = lsb(value_range, bits)
-    codes = np.rint((np.clip(np.asarray(x, dtype=np.float64), lo, hi) - lo) / step)
-    return codes.astype(code_dtype(bits))
+    y = np.array(x, dtype=np.float64)  # a private float64 copy, worked on in place
+    np.minimum(np.maximum(y, lo, out=y), hi, out=y)  # np.clip, without its Python-level dispatch
+    y -= lo
+    y /= step
+    return np.rint(y, out=y).astype(code_dtype(bits))
 
 
 def from_codes(codes: np.ndarray, value_range: tuple[float, float], bits: int) -> np.ndarray:
     """Map integer codes back to float32 values on the converter's full scale."""
     lo, _ = value_range
-    return (np.asarray(codes, dtype=np.float64) * lsb(value_range, bits) + lo).astype(np.float32)
+    y = np.array(codes, dtype=np.float64)
+    y *= lsb(value_range, bits)
+    y += lo
+    return y.astype(np.float32)
 
 
 def quantise(x: np.ndarray, value_range: tuple[float, float], bits: int | None) -> np.ndarray:

@@ -27,31 +27,13 @@ from hwsim.protocol.messages import (MsgType, Status, decode_hello, decode_param
                                      encode_params, encode_samples, info_from_capabilities, raise_for_status,
                                      sample_bytes)
 from hwsim.protocol.pacing import line_seconds
+from hwsim.protocol.port_io import PortIO
 
 if "hwsim.urlhandler" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("hwsim.urlhandler")
 
 _MALFORMED = object()
 _SERIAL_ERRORS = (serial.SerialException, OSError)
-
-
-def bytes_waiting(ser: serial.SerialBase) -> int:
-    """Bytes ready to read on ``ser`` now.
-
-    pyserial's ``socket://`` handler answers ``in_waiting`` with 0 or 1 (readable or not), which
-    would turn every read into a one-byte read; for it the count comes from the socket (FIONREAD).
-    """
-    sock = getattr(ser, "_socket", None)
-    if sock is not None and type(ser).__module__ == "serial.urlhandler.protocol_socket":
-        try:
-            import fcntl
-            import struct
-            import termios
-
-            return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
-        except (ImportError, OSError, ValueError):
-            pass
-    return ser.in_waiting
 
 
 @dataclass(frozen=True)
@@ -123,6 +105,7 @@ class RemoteDevice(Device):
             raise PortOpenError(f"cannot open serial port '{self.url}': {exc}; check the path or URL, that the "
                                 "board (or 'hwsim serve') is running, and permissions (dialout group)") from exc
         self._ser = ser
+        self._io = PortIO(ser)
         self._reader = FrameReader(max_frame=encoded_size(1 << 24))
 
     def _close_port(self) -> None:
@@ -139,19 +122,16 @@ class RemoteDevice(Device):
         ser = self._ser
         assert ser is not None
         reader = self._reader
+        io = self._io
+        poll = self._poll_s
         last_byte = time.monotonic()
         while True:
             now = time.monotonic()
             if now - last_byte >= self.timeout or now >= hard_deadline:
                 return None
-            waiting = bytes_waiting(ser)
-            chunk = ser.read(waiting if waiting > 0 else 1)  # blocks at most the port's poll timeout
+            chunk = io.read_some(poll)
             if not chunk:
                 continue
-            if not waiting:  # woke on the first byte: take what else has arrived with it
-                more = bytes_waiting(ser)
-                if more:
-                    chunk += ser.read(more)
             last_byte = time.monotonic()
             malformed = False
             for item in reader.feed(chunk):
@@ -187,7 +167,7 @@ class RemoteDevice(Device):
                 if not fresh and not resend:
                     resend = encode_frame(replace(request, flags=FLAG_RETRANSMIT))
                 try:
-                    ser.write(wire if fresh else resend)
+                    self._io.write(wire if fresh else resend, ser.write_timeout)
                     reply = self._await(request.seq, mtype, time.monotonic() + hard)
                 except serial.SerialTimeoutException:
                     reply = None

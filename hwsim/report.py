@@ -83,6 +83,27 @@ def time_call(fn: Callable[[], Any], repeat: int = 50, warmup: int = 5, min_time
             "p10": samples[int(0.1 * (n - 1))], "p90": samples[int(0.9 * (n - 1))], "n": n}
 
 
+def time_pair(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat: int = 200,
+              warmup: int = 5) -> dict[str, float]:
+    """Wall-clock medians (seconds) of ``fn_a`` and ``fn_b`` called alternately, so both see the same machine
+    state, and the median of their paired difference ``a - b``: ``{a, b, diff, n}``."""
+    for _ in range(warmup):
+        fn_a()
+        fn_b()
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn_a()
+        t1 = time.perf_counter()
+        fn_b()
+        t2 = time.perf_counter()
+        a.append(t1 - t0)
+        b.append(t2 - t1)
+    return {"a": statistics.median(a), "b": statistics.median(b),
+            "diff": statistics.median(x - y for x, y in zip(a, b)), "n": repeat}
+
+
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     vals = list(values)

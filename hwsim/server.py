@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import serial
 
-from hwsim.device import Device
+from hwsim.device import Device, DeviceInfo
 from hwsim.errors import ConfigError, NotSupportedError, ShapeError, TransientDeviceError
 from hwsim.faults import LinkFaults
 from hwsim.protocol.errors import FrameError, InterlockError, RemoteDeviceError, RequestError
@@ -57,6 +57,36 @@ LIMIT_CHECKS: dict[str, Callable[[np.ndarray, float], str | None]] = {
     "min_input": _min_input,
 }
 
+
+def decoded_extremes(info: DeviceInfo) -> np.ndarray | None:
+    """The smallest and largest input a MEASURE body can decode to (codes 0 and 2**dac_bits - 1, through
+    the same decoder), or None for float32 samples, which can carry any value."""
+    if info.dac_bits is None:
+        return None
+    from hwsim.quantise import from_codes
+
+    return from_codes(np.array([0, (1 << info.dac_bits) - 1]), info.input_range, info.dac_bits)
+
+
+def needed_limit_checks(info: DeviceInfo) -> list[tuple[str, Callable[[np.ndarray, float], str | None], float]]:
+    """The declared limits an input decoded from the wire could violate, with their checks.
+
+    Decoding is monotonic in the code, so a limit that both decoded extremes satisfy holds for every
+    input the board can receive and need not be checked per request.
+    """
+    extremes = decoded_extremes(info)
+    needed = []
+    for name, limit in info.limits.items():
+        check = LIMIT_CHECKS.get(name)
+        if check is None:
+            continue
+        if extremes is not None and check(extremes, float(limit)) is None:
+            continue
+        needed.append((name, check, float(limit)))
+    return needed
+
+_TYPE_NAMES = {int(t): t.name for t in MsgType}
+
 # exception raised by a handler or the device -> status of the reply
 _STATUS_FOR: tuple[tuple[type[BaseException], Status], ...] = (
     (FrameError, Status.ERR_FRAME),
@@ -74,12 +104,18 @@ class DeviceServer:
     ``max_payload`` is the largest body the board accepts or sends; ``baud`` paces the pty/TCP
     transports like a UART (None: as fast as the transport goes); ``protocol_version`` is the
     version the board speaks (tests use another one to check the host's refusal); ``clock`` gives
-    seconds for the uptime PING reports.
+    seconds for the uptime PING reports. ``spin_s``: after each reply the pty and TCP loops poll the
+    line for this long before they sleep in ``select``, as a firmware main loop polls its UART, so a
+    host measuring in a loop gets its next request served without a process wake-up (0: never poll;
+    a board serving in the host's own process should not, it would hold the GIL).
     """
 
     def __init__(self, device: Device, faults: LinkFaults | None = None, max_payload: int = 65536,
                  baud: float | None = None, protocol_version: int = VERSION,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, spin_s: float = 0.0) -> None:
+        if spin_s < 0:
+            raise ConfigError(f"spin_s must be >= 0 seconds, got {spin_s}")
+        self.spin_s = float(spin_s)
         self.device = device
         self.info = device.info
         self.faults = faults
@@ -99,6 +135,7 @@ class DeviceServer:
         self.stats: Counter[str] = Counter()
         self.unplug_pending = False
         self.unenforced_limits = sorted(set(self.info.limits) - set(LIMIT_CHECKS))
+        self._limit_checks = needed_limit_checks(self.info)
         self._handlers: dict[int, Callable[[bytes], bytes]] = {
             MsgType.HELLO: self._hello, MsgType.MEASURE: self._measure, MsgType.SET_PARAMS: self._set_params,
             MsgType.GET_PARAMS: self._get_params, MsgType.PING: self._ping,
@@ -158,7 +195,7 @@ class DeviceServer:
             wire = self._reply(frame, Status.ERR_TOO_LARGE,
                                f"body of {len(frame.body)} bytes is over max_payload {self.max_payload}")
         else:
-            self.stats[MsgType(frame.type).name] += 1
+            self.stats[_TYPE_NAMES[frame.type]] += 1
             try:
                 wire = self._reply(frame, Status.OK, handler(frame.body))
             except Exception as exc:  # the board reports every failure as a status, never crashes
@@ -187,13 +224,12 @@ class DeviceServer:
         reply_len = 4 + n * sample_bytes(info.output_shape, info.adc_bits)
         if reply_len > self.max_payload:
             raise RequestError(f"reply of {reply_len} bytes would be over max_payload {self.max_payload}")
-        for name, limit in info.limits.items():
-            check = LIMIT_CHECKS.get(name)
-            problem = check(x, float(limit)) if check else None
+        for _, check, limit in self._limit_checks:
+            problem = check(x, limit)
             if problem:
                 raise InterlockError(f"interlock: {problem}; nothing was driven")
         y = self.device.measure(x)
-        if info.adc_bits is not None and not np.all(np.isfinite(y)):
+        if info.adc_bits is not None and not np.isfinite(y).all():
             raise RemoteDeviceError("device returned NaN or inf; the ADC reading is invalid")
         self.measurements += n
         self.total_measurements += n
@@ -348,22 +384,50 @@ class DeviceServer:
         self.unplug_pending = False
         return True
 
+    def _poll(self, read_now: Callable[[], bytes | None]) -> bytes | None:
+        """Call the non-blocking ``read_now`` (None: nothing has arrived) until it returns bytes or
+        ``spin_s`` has passed; None when nothing came."""
+        end = time.perf_counter() + self.spin_s
+        while not self._stop.is_set():
+            data = read_now()
+            if data is not None:
+                return data
+            if time.perf_counter() >= end:
+                break
+        return None
+
     def _pty_loop(self) -> None:
         port = self._port
         assert port is not None
         pacer = LinePacer(self.baud) if self.baud else None
+        polled: bytes | None = None
+
+        def read_now() -> bytes | None:
+            try:
+                return os.read(master, 1 << 16)  # type: ignore[arg-type]
+            except OSError:  # nothing yet (EAGAIN), or trouble the blocking path below reports
+                return None
+
         while not self._stop.is_set():
             master = port.master
-            if master is None or not self._wait_readable(master):
+            if master is None:
+                self._stop.wait(0.01)
                 continue
-            try:
-                chunk = os.read(master, 1 << 16)
-            except BlockingIOError:
-                continue
-            except OSError:  # no reader on the slave side yet
-                time.sleep(0.01)
-                continue
+            chunk = polled
+            polled = None
+            if chunk is None:
+                if not self._wait_readable(master):
+                    continue
+                try:
+                    chunk = os.read(master, 1 << 16)
+                except BlockingIOError:
+                    continue
+                except OSError:  # no reader on the slave side yet
+                    time.sleep(0.01)
+                    continue
             self._exchange(chunk, pacer, lambda b: self._write_all(master, b))
+            if self.spin_s > 0 and not self.unplug_pending:
+                polled = self._poll(read_now)
             if self.unplug_pending:
                 port.unplug()
                 if not self._replug_wait():
@@ -407,16 +471,28 @@ class DeviceServer:
             except OSError:
                 self.stats["tx_lost"] += 1
 
-        while not self._stop.is_set():
-            if not self._wait_readable(conn):
-                continue
+        def read_now() -> bytes | None:
             try:
-                chunk = conn.recv(1 << 16)
-            except OSError:
-                return
+                return conn.recv(1 << 16, socket.MSG_DONTWAIT)
+            except OSError:  # nothing yet, or trouble the blocking path below reports
+                return None
+
+        polled: bytes | None = None
+        while not self._stop.is_set():
+            chunk = polled
+            polled = None
+            if chunk is None:
+                if not self._wait_readable(conn):
+                    continue
+                try:
+                    chunk = conn.recv(1 << 16)
+                except OSError:
+                    return
             if not chunk:
                 return
             self._exchange(chunk, pacer, write)
+            if self.spin_s > 0 and not self.unplug_pending:
+                polled = self._poll(read_now)
             if self.unplug_pending:
                 return
 

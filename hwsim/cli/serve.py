@@ -15,9 +15,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from hwsim.server import DeviceServer
 
 
+SPIN_US = 200.0  # default line polling after each reply (microseconds)
+
+
 def build_server(spec: str, profile: str | None = None, faults: str | None = None, baud: float | None = None,
-                 max_payload: int = 65536) -> DeviceServer:
-    """A :class:`hwsim.server.DeviceServer` for device ``spec`` with optional profile, link faults and pacing."""
+                 max_payload: int = 65536, spin_s: float = 0.0) -> DeviceServer:
+    """A :class:`hwsim.server.DeviceServer` for device ``spec`` with optional profile, link faults, pacing and
+    line polling after each reply (``spin_s``)."""
     from hwsim.errors import ConfigError
     from hwsim.faults import LinkFaults
     from hwsim.registry import create_device
@@ -29,7 +33,7 @@ def build_server(spec: str, profile: str | None = None, faults: str | None = Non
     except ImportError as exc:
         raise ConfigError(f"cannot apply profile '{profile}': {exc}") from exc
     return DeviceServer(device, faults=LinkFaults.parse(faults) if faults else None, baud=baud,
-                        max_payload=max_payload)
+                        max_payload=max_payload, spin_s=spin_s)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -51,9 +55,12 @@ def main(argv: Sequence[str]) -> int:
                    help="link faults, e.g. 'flip=0.05,drop=0.01,truncate=0.01,unplug_at=500,replug_s=0.5,seed=1'")
     p.add_argument("--baud", type=float, help="pace the link like a UART at this baud rate (8N1)")
     p.add_argument("--max-payload", type=int, default=65536, help="largest message body in bytes (default 65536)")
+    p.add_argument("--spin-us", type=float, default=SPIN_US,
+                   help=f"after each reply, poll the line this many microseconds before sleeping, as a firmware "
+                        f"main loop would (default {SPIN_US:g}; 0 never polls and saves CPU between requests)")
     args = p.parse_args(argv)
 
-    server = build_server(args.device, args.profile, args.faults, args.baud, args.max_payload)
+    server = build_server(args.device, args.profile, args.faults, args.baud, args.max_payload, args.spin_us * 1e-6)
     url = server.serve_tcp(args.host, args.tcp) if args.tcp is not None else server.serve_pty(args.link)
     print(url, flush=True)
     info = server.info

@@ -21,7 +21,7 @@ FLAG_RESPONSE = 0x01
 FLAG_RETRANSMIT = 0x02
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Frame:
     """One decoded frame. ``body`` is the raw message body; ``status`` is 0 in requests."""
 

@@ -15,7 +15,8 @@ from hwsim.device import DeviceInfo
 from hwsim.protocol.errors import (BoardBusy, FrameError, InterlockError, ProtocolError, RemoteDeviceError,
                                    RequestError, VersionMismatch)
 from hwsim.protocol.frame import VERSION
-from hwsim.quantise import code_dtype, from_codes, to_codes
+from hwsim.protocol.native import NATIVE
+from hwsim.quantise import code_dtype, from_codes, lsb, to_codes
 
 U32 = struct.Struct("<I")
 PING_HEAD = struct.Struct("<II")
@@ -96,8 +97,14 @@ def sample_bytes(shape: tuple[int, ...], bits: int | None) -> int:
 def encode_samples(x: np.ndarray, value_range: tuple[float, float], bits: int | None) -> bytes:
     """``u32 n`` then the samples of batch ``x`` (codes when ``bits`` is set, else float32)."""
     arr = np.asarray(x)
-    payload = (np.ascontiguousarray(arr, dtype="<f4") if bits is None else to_codes(arr, value_range, bits))
-    return U32.pack(arr.shape[0]) + payload.astype(wire_dtype(bits), copy=False).tobytes()
+    if bits is None:
+        payload = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+    elif NATIVE is not None and arr.dtype == np.float32 and arr.flags.c_contiguous:
+        lo, hi = value_range
+        payload = NATIVE.to_codes(arr, float(lo), float(hi), lsb(value_range, bits), code_dtype(bits).itemsize)
+    else:
+        payload = to_codes(arr, value_range, bits).astype(wire_dtype(bits), copy=False).tobytes()
+    return U32.pack(arr.shape[0]) + payload
 
 
 def decode_samples(body: bytes, shape: tuple[int, ...], value_range: tuple[float, float],
@@ -114,11 +121,18 @@ def decode_samples(body: bytes, shape: tuple[int, ...], value_range: tuple[float
     if len(body) != U32.size + n * per:
         raise FrameError(f"sample body declares {n} samples of {per} bytes ({U32.size + n * per} bytes) "
                          f"but holds {len(body)} bytes")
+    if bits is not None and NATIVE is not None:
+        values = np.empty(n * math.prod(shape), dtype=np.float32)
+        largest = NATIVE.from_codes(body, U32.size, code_dtype(bits).itemsize, float(value_range[0]),
+                                    lsb(value_range, bits), values)
+        if largest > (1 << bits) - 1:
+            raise RequestError(f"converter code {largest} exceeds the {bits}-bit range 0..{(1 << bits) - 1}")
+        return values.reshape((n, *shape))
     raw = np.frombuffer(body, dtype=wire_dtype(bits), offset=U32.size)
     if bits is None:
         values = raw.astype(np.float32)
     else:
-        if raw.size and int(raw.max()) > (1 << bits) - 1:
+        if raw.size and raw.max() > (1 << bits) - 1:
             raise RequestError(f"converter code {int(raw.max())} exceeds the {bits}-bit range 0..{(1 << bits) - 1}")
         values = from_codes(raw, value_range, bits)
     return values.reshape((n, *shape))

@@ -16,10 +16,11 @@ GAIN = np.linspace(0.5, 1.5, 16).astype(np.float32)
 
 
 @pytest.mark.timeout(120)
-def test_faulty_link_never_accepts_corruption_nor_measures_twice() -> None:
+@pytest.mark.parametrize("spin_s", [0.0, 2e-4], ids=["sleeping-board", "polling-board"])
+def test_faulty_link_never_accepts_corruption_nor_measures_twice(spin_s: float) -> None:
     faults = LinkFaults(flip=0.05, drop=0.01, truncate=0.01, unplug_at=1000, replug_s=0.2, seed=7)
     device = ReferenceDevice(seed=0)
-    server = DeviceServer(device, faults=faults)
+    server = DeviceServer(device, faults=faults, spin_s=spin_s)
     url = server.serve_pty()
     truth = twin(seed=0)
     truth.set_params({"gain": GAIN})

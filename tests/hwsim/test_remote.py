@@ -198,18 +198,41 @@ def test_heartbeat_pings_when_idle(pty_board) -> None:  # noqa: F811
 
 @pytest.mark.parametrize("transport", ["pty", "tcp"])
 def test_reads_come_in_chunks_never_byte_by_byte(transport: str, monkeypatch) -> None:
+    from hwsim.protocol.port_io import PortIO
+
     server = DeviceServer(ReferenceDevice(seed=0))
     url = server.serve_pty() if transport == "pty" else server.serve_tcp()
     x = inputs(128)  # 4 KiB of codes each way
     try:
         with RemoteDevice(url) as remote:
             remote.measure(x)
+            # a pty is a plain POSIX port: read with select + os.read directly; socket:// goes through pyserial
+            assert (remote._io.fd is not None) == (transport == "pty")
             cls = type(remote._ser)
-            reads = []
-            original = cls.read
-            monkeypatch.setattr(cls, "read", lambda self, size=1: reads.append(size) or original(self, size))
+            waits: list[float] = []
+            reads: list[int] = []
+            read_some, read = PortIO.read_some, cls.read
+            monkeypatch.setattr(PortIO, "read_some", lambda self, t: waits.append(t) or read_some(self, t))
+            monkeypatch.setattr(cls, "read", lambda self, size=1: reads.append(size) or read(self, size))
             for _ in range(5):
                 remote.measure(x)
     finally:
         server.stop()
-    assert len(reads) <= 5 * 8, f"{len(reads)} reads for 5 round trips of ~4.1 KB replies"
+    assert 5 <= len(waits) <= 5 * 8, f"{len(waits)} reads for 5 round trips of ~4.1 KB replies"
+    # each wait is one os.read (pty) or at most two pyserial reads: the first byte, then all that came with it
+    assert reads == [] if transport == "pty" else len(reads) <= 2 * len(waits)
+
+
+def test_limit_checks_are_kept_unless_no_decodable_input_can_break_them() -> None:
+    from dataclasses import replace
+
+    from hwsim.server import needed_limit_checks
+
+    info = ReferenceDevice(seed=0).info  # 12-bit DAC over [-1, 1], max_abs_input 1.0: codes cannot exceed it
+    assert needed_limit_checks(info) == []
+    wide = replace(info, input_range=(-2.0, 2.0))  # code 4095 decodes to 2.0: the interlock must stay
+    assert [name for name, _, _ in needed_limit_checks(wide)] == ["max_abs_input"]
+    floats = replace(info, dac_bits=None)  # float32 samples carry any value
+    assert [name for name, _, _ in needed_limit_checks(floats)] == ["max_abs_input"]
+    tight = replace(info, limits={"max_input": 0.5, "min_input": -1.0})
+    assert [name for name, _, _ in needed_limit_checks(tight)] == ["max_input"]
