@@ -1,6 +1,8 @@
 """Compile an imported model with TVM 0.27 for a named target, verify it, and run it.
 
-Pipeline: inference decompositions, weight transforms lifted into ``main_transform_params`` (run once
+Pipeline: on CPU targets, convolutions converted to NHWC activations and HWIO weights (output
+channels innermost, so the tuned kernels vectorise over channels instead of over a 4- or 8-pixel
+row), inference decompositions, weight transforms lifted into ``main_transform_params`` (run once
 at compile time, so artifacts carry the weights as ``main`` takes them), legalization to TIR, operator fusion (``tvm.compile`` alone does not fuse on
 LLVM), tuning records applied when a database is given, DLight default GPU schedules for CUDA, then the
 Relax VM lowering of ``tvm.compile``.
@@ -24,13 +26,19 @@ from edge.tensors import InputStage, to_tvm
 from edge.targets import TargetSpec, resolve
 
 
+# what prepare() does, in the key of tuning databases: records tuned for another pipeline do not apply
+PIPELINE_VERSION = "cpu-nhwc-1"
+CPU_CONV_LAYOUT = {"relax.nn.conv2d": ["NHWC", "HWIO"]}
+
+
 def prepare(mod: Any, target: Any) -> Any:
     """Relax passes up to fused TIR (the form that is tuned and that tuning records apply to)."""
     import tvm
     from tvm import relax
 
+    layout = [] if "gpu" in target.keys else [relax.transform.ConvertLayout(CPU_CONV_LAYOUT)]
     with target:
-        seq = tvm.transform.Sequential([
+        seq = tvm.transform.Sequential(layout + [
             relax.transform.DecomposeOpsForInference(),
             relax.transform.CanonicalizeBindings(),
             relax.transform.LiftTransformParams(),
@@ -263,7 +271,7 @@ def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, targe
 
         if dynamic_batch and tune_trials > 0:
             raise ConfigError("MetaSchedule tunes static shapes only: compile with dynamic_batch=False to tune")
-        model_hash = imported.structure_hash()
+        model_hash = f"{imported.structure_hash()}|{PIPELINE_VERSION}"
         db_dir = (tuning_mod.database_dir(model_hash, str(tvm_target)) if tuning_db is None
                   else tuning_mod.database_dir(model_hash, str(tvm_target), root=tuning_db))
         if tune_trials > 0:

@@ -5,6 +5,15 @@ A database is a folder of MetaSchedule JSON files (``database_workload.json``,
 (the model's IRModule structure + parameter shapes, the target), under
 ``hwsim.data.cache_dir("tvm-tuning")`` by default. A compile that finds a database already tuned with at
 least the requested trials applies its records without tuning again.
+
+Tuning records are per operator workload, so before tuning a model the records of identical workloads
+(same fused operator, shapes and dtypes) are copied in from the other databases of the same target,
+and a task that already has its budget of measured candidates is not tuned again: the digits CNN and
+the early-exit CNN share their largest convolution, and the early-exit stages share everything with
+the whole network. Budgets: ``trials`` candidates per task that does real arithmetic, at most
+``LIGHT_TRIALS`` for a task under ``LIGHT_FLOP`` floating-point operations (pooling, layout changes,
+small heads) and ``TINY_TRIALS`` under ``TINY_FLOP`` (reshapes, scalar logic of control flow): a few
+microseconds whatever the schedule.
 """
 
 from __future__ import annotations
@@ -20,7 +29,18 @@ from edge.errors import TuningError
 
 KEY_FILE = "key.json"
 RECORDS_FILE = "database_tuning_record.json"
+LIGHT_FLOP = 1e6
+LIGHT_TRIALS = 32
+TINY_FLOP = 4096
+TINY_TRIALS = 8
 _smoke_checked: list[bool] = []
+
+
+def task_budget(flop: float, trials: int) -> int:
+    """Measured candidates for one task of ``flop`` floating-point operations when ``trials`` are asked."""
+    if flop >= LIGHT_FLOP:
+        return trials
+    return min(trials, LIGHT_TRIALS if flop >= TINY_FLOP else TINY_TRIALS)
 
 
 def database_dir(model_hash: str, target_json: str, root: str | os.PathLike | None = None) -> Path:
@@ -78,10 +98,12 @@ def inference_only(mod: Any) -> Any:
 
 def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_hash: str,
          num_threads: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Tune every task of ``mod`` (a legalized and fused Relax IRModule) for ``target`` with ``trials``
-    MetaSchedule trials per task, measuring on this machine, unless ``work_dir`` already holds a tuning
-    with at least that many trials for the same model and target. Returns ``{records, tasks, trials,
-    seconds, reused}``."""
+    """Tune the tasks of ``mod`` (a legalized and fused Relax IRModule) for ``target`` with up to ``trials``
+    MetaSchedule trials per task (see :func:`task_budget`), measuring on this machine with
+    ``num_threads`` threads per kernel, unless ``work_dir`` already holds a tuning with at least that many
+    trials for the same model and target. Records of identical workloads are first taken from the
+    target's other databases (:func:`import_shared_records`); tasks that have their budget are skipped.
+    Returns ``{records, tasks, tasks_tuned, records_imported, trials, seconds, reused}``."""
     if trials <= 0:
         raise TuningError("tune_trials must be positive to tune")
     work_dir = Path(work_dir)
@@ -93,13 +115,14 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
         return {"records": record_count(work_dir), "tasks": key.get("tasks"), "trials": key["trials"],
                 "seconds": 0.0, "reused": True, "tuned_seconds": key.get("seconds")}
     _check_ffi()
-    from edge.tvm_quirks import preload_meta_schedule, worker_init
+    from edge.tvm_quirks import meta_schedule_logging_safe, preload_meta_schedule, worker_init
 
     preload_meta_schedule()
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.relax_integration import extract_tasks, extracted_tasks_to_tune_contexts
     from tvm.s_tir.meta_schedule.tune import tune_tasks
 
+    from edge.pooled_builder import pooled_builder
     from edge.targets import physical_cores
 
     threads = num_threads or physical_cores()
@@ -108,22 +131,86 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
              not t.mod.attrs.get("tirx.is_scheduled", False)]
     if not tasks:
         raise TuningError("the model has no tunable operators")
-    contexts, weights = extracted_tasks_to_tune_contexts(tasks, str(work_dir), num_threads=threads, seed=seed)
+    imported = import_shared_records(tasks, target_json, work_dir)
+    measured = measured_counts(tasks, work_dir)
+    budgets = [task_budget(estimate_flop(t.mod), trials) for t in tasks]
+    todo = [(t, b) for t, b, n in zip(tasks, budgets, measured) if n < b]
     # generous timeouts: a build worker first imports tvm, which takes long on a busy machine, and a
     # timed-out build is retried in a fresh worker that imports tvm again
-    builder = ms.builder.LocalBuilder(max_workers=threads, timeout_sec=300.0, initializer=worker_init)
+    # candidates compile in parallel on every core, in workers kept across rounds; they are measured one
+    # at a time with ``threads`` threads
+    builder = pooled_builder(max_workers=max(threads, physical_cores()), timeout_sec=300.0, initializer=worker_init)
     runner = ms.runner.LocalRunner(timeout_sec=120.0, initializer=worker_init,
                                    evaluator_config=ms.runner.EvaluatorConfig(number=5, repeat=1,
                                                                               min_repeat_ms=20))
     try:
-        tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(work_dir),
-                   max_trials_global=trials * len(contexts), max_trials_per_task=trials,
-                   num_trials_per_iter=min(64, trials), builder=builder, runner=runner)
+        for budget in sorted({b for _, b in todo}):
+            group = [t for t, b in todo if b == budget]
+            with meta_schedule_logging_safe():
+                contexts, weights = extracted_tasks_to_tune_contexts(group, str(work_dir), num_threads=threads,
+                                                                     seed=seed)
+            tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(work_dir),
+                       max_trials_global=budget * len(contexts), max_trials_per_task=budget,
+                       num_trials_per_iter=min(64, budget), builder=builder, runner=runner)
     except Exception as exc:  # noqa: BLE001 - MetaSchedule raises TVMError subclasses
         raise TuningError(f"MetaSchedule tuning failed for {target_json}: {exc}") from exc
+    finally:
+        builder.shutdown()
     seconds = time.perf_counter() - t0
-    key = {"model_hash": model_hash, "target": target_json, "trials": trials, "tasks": len(contexts),
-           "seconds": round(seconds, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    key = {"model_hash": model_hash, "target": target_json, "trials": trials, "tasks": len(tasks),
+           "tasks_tuned": len(todo), "records_imported": imported, "seconds": round(seconds, 2),
+           "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (work_dir / KEY_FILE).write_text(json.dumps(key, indent=2) + "\n")
-    return {"records": record_count(work_dir), "tasks": len(contexts), "trials": trials, "seconds": seconds,
-            "reused": False}
+    return {"records": record_count(work_dir), "tasks": len(tasks), "tasks_tuned": len(todo),
+            "records_imported": imported, "trials": trials, "seconds": seconds, "reused": False}
+
+
+def estimate_flop(func_mod: Any) -> float:
+    """Floating-point operations of one tuning task (TIR estimate; 0 when TVM cannot tell)."""
+    from tvm.s_tir.analysis import estimate_tir_flops
+
+    try:
+        return float(estimate_tir_flops(func_mod))
+    except Exception:  # noqa: BLE001 - data-dependent loops have no estimate
+        return 0.0
+
+
+def measured_counts(tasks: list[Any], work_dir: Path) -> list[int]:
+    """Measured candidates already in ``work_dir`` for each task's workload."""
+    from tvm.s_tir import meta_schedule as ms
+
+    db = ms.database.JSONDatabase(work_dir=str(work_dir))
+    return [len(db.get_top_k(db.commit_workload(t.mod), 1 << 30)) if db.has_workload(t.mod) else 0 for t in tasks]
+
+
+def import_shared_records(tasks: list[Any], target_json: str, work_dir: Path) -> int:
+    """Copy into ``work_dir`` the records that the other databases under its parent folder, tuned for
+    the same target, hold for these tasks' workloads (only for workloads ``work_dir`` has none of).
+    Returns the number of records copied."""
+    from tvm.s_tir import meta_schedule as ms
+
+    own = ms.database.JSONDatabase(work_dir=str(work_dir))
+    missing = [t for t in tasks if not own.has_workload(t.mod)]
+    copied = 0
+    for other_dir in sorted(work_dir.parent.iterdir()):
+        if not missing:
+            break
+        if other_dir == work_dir or read_key(other_dir).get("target") != target_json:
+            continue
+        try:
+            other = ms.database.JSONDatabase(work_dir=str(other_dir), allow_missing=False)
+        except Exception:  # noqa: BLE001 - a folder whose tuning never wrote records
+            continue
+        still = []
+        for task in missing:
+            if not other.has_workload(task.mod):
+                still.append(task)
+                continue
+            records = other.get_top_k(other.commit_workload(task.mod), 1 << 30)
+            workload = own.commit_workload(task.mod)
+            for r in records:
+                own.commit_tuning_record(ms.database.TuningRecord(r.trace, workload, r.run_secs, r.target,
+                                                                  r.args_info))
+            copied += len(records)
+        missing = still
+    return copied

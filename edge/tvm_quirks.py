@@ -73,6 +73,24 @@ def preload_meta_schedule() -> None:
         from tvm.s_tir import meta_schedule  # noqa: F401
 
 
+@contextlib.contextmanager
+def meta_schedule_logging_safe() -> Iterator[None]:
+    """MetaSchedule's logger set-up (``create_loggers``, run for every batch of tune contexts) lists the
+    names of the handlers already on its logger and fails on one without a name, such as the capture
+    handler pytest attaches after the first set-up. Detach unnamed handlers for the duration."""
+    import logging
+
+    logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    unnamed = [h for h in logger.handlers if h.get_name() is None]
+    for handler in unnamed:
+        logger.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in unnamed:
+            logger.addHandler(handler)
+
+
 def ffi_smoke(timeout: float = 300.0) -> tuple[bool, str]:
     """Build a trivial MetaSchedule tuning context in a subprocess. Returns (ok, detail): a crash there
     (negative return code, e.g. SIGSEGV with apache-tvm-ffi 0.1.15) means tuning would crash too."""

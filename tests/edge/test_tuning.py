@@ -79,3 +79,25 @@ def test_real_tuning_then_warm_recompile(tmp_path):
     third = edge.compile_model(model, (x,), tuning_db=tmp_path)
     assert third.info["tuning"]["records"] == info["records"]
     np.testing.assert_allclose(third(xs), second(xs), atol=1e-6)
+
+
+def test_task_budget_caps_light_tasks_only():
+    assert tuning.task_budget(9.4e6, 256) == 256
+    assert tuning.task_budget(8192, 256) == tuning.LIGHT_TRIALS
+    assert tuning.task_budget(8192, 4) == 4
+    assert tuning.task_budget(10, 256) == tuning.TINY_TRIALS
+
+
+@pytest.mark.slow
+def test_identical_workloads_are_shared_across_models(tmp_path):
+    first = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)).eval()
+    second = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 7)).eval()
+    x = torch.randn(1, 16)
+    a = edge.compile_model(first, (x,), tune_trials=2, tuning_db=tmp_path, num_threads=1).info["tuning"]
+    assert a["records_imported"] == 0 and a["tasks_tuned"] == a["tasks"] == 2
+    b = edge.compile_model(second, (x,), tune_trials=2, tuning_db=tmp_path, num_threads=1).info["tuning"]
+    # the 16 -> 32 layer (matmul, bias, ReLU) is the same workload: its records come from the first database
+    assert b["records_imported"] > 0 and b["tasks_tuned"] == 1 and b["tasks"] == 2
+    xs = np.random.default_rng(0).standard_normal((1, 16)).astype("float32")
+    again = edge.compile_model(second, (x,), tuning_db=tmp_path)
+    np.testing.assert_allclose(again(xs), em.reference(second, xs), atol=1e-4)
