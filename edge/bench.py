@@ -42,7 +42,7 @@ from edge.digits import DigitsSplit, digits_split
 from edge.train import TrainConfig, steps_per_epoch
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.progress import progress
-from hwsim.report import table, time_call, write_bench
+from hwsim.report import table, time_interleaved, write_bench
 
 BASES = ("mlp", "cnn")
 METHODS = ("dense", "lottery", "channel", "lowrank", "int8")
@@ -238,16 +238,6 @@ def tvm_backend(model: nn.Module, x: np.ndarray, threads: int, tune: int, atol: 
     return Backend(compiled, compiled.prepared_call(x), info)
 
 
-def timed(fn: Callable[[], Any], cfg: BenchConfig) -> dict[str, float]:
-    """:func:`hwsim.report.time_call` with ``cfg.repeat`` calls, fewer (at least 5) when a call is so slow
-    that they would take more than ``cfg.time_budget`` seconds."""
-    t0 = time.perf_counter()
-    fn()
-    one = time.perf_counter() - t0
-    n = int(min(cfg.repeat, max(5, cfg.time_budget / max(one, 1e-9))))
-    return time_call(fn, repeat=n, warmup=min(3, n), min_time=cfg.min_time if n == cfg.repeat else 0.0)
-
-
 def run_batched(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int, static: bool) -> np.ndarray:
     """Outputs of ``call`` over ``x`` in batches of ``batch`` (zero-padding the last one when the backend
     has a ``static`` batch size)."""
@@ -277,6 +267,7 @@ def bench_variant(variant: Variant, data: DigitsSplit, cfg: BenchConfig, workdir
     err: dict[str, float] = {}
     reference: np.ndarray | None = None
     rows = []
+    timing: list[tuple[dict[str, Any], Backend]] = []
     for batch in sorted(cfg.batches, reverse=True):  # accuracy is measured with the largest batch
         x = np.ascontiguousarray(x_test[:batch]) if batch <= len(x_test) else \
             np.ascontiguousarray(np.resize(x_test, (batch, *x_test.shape[1:])))
@@ -310,17 +301,35 @@ def bench_variant(variant: Variant, data: DigitsSplit, cfg: BenchConfig, workdir
                 row["match_torch_1e-4"] = bool(np.allclose(got, want, atol=ATOL, rtol=1e-4))
             if name.startswith("tvm"):
                 row["verify_atol"] = atol
-            e2e = timed(lambda: be.call(x), cfg)
-            res = timed(be.resident, cfg)
-            row.update({"e2e_us": e2e["median"] * 1e6, "resident_us": res["median"] * 1e6,
-                        "e2e_p10_us": e2e["p10"] * 1e6, "e2e_p90_us": e2e["p90"] * 1e6, "n": e2e["n"],
-                        "test_acc": acc[name], "max_abs_err_vs_torch": err.get(name),
+            row.update({"test_acc": acc[name], "max_abs_err_vs_torch": err.get(name),
                         "pred_agree_torch": agree.get(name),
                         "params": count_params(variant.model), "nonzero_params": count_nonzero(variant.model),
                         "mflops": 2 * macs / 1e6, **({"compile": be.info} if be.info else {})})
+            timing.append((row, be))
             rows.append(row)
+        time_backends(timing, x, cfg)
+        timing.clear()
     add_ratios(rows)
     return rows
+
+
+def time_backends(timing: list[tuple[dict[str, Any], Backend]], x: np.ndarray, cfg: BenchConfig) -> None:
+    """Time every backend of one model and batch round-robin (:func:`hwsim.report.time_interleaved`), end
+    to end and resident, so that all of them see the same machine state; fills each row's latencies."""
+    if not timing:
+        return
+    slowest = 0.0
+    for _, be in timing:
+        t0 = time.perf_counter()
+        be.call(x)
+        slowest = max(slowest, time.perf_counter() - t0)
+    n = int(min(cfg.repeat, max(5, cfg.time_budget / max(slowest, 1e-9))))
+    e2e = time_interleaved({row["backend"]: (lambda be=be: be.call(x)) for row, be in timing}, repeat=n)
+    res = time_interleaved({row["backend"]: be.resident for row, be in timing}, repeat=n)
+    for row, _ in timing:
+        st, rs = e2e[row["backend"]], res[row["backend"]]
+        row.update({"e2e_us": st["median"] * 1e6, "resident_us": rs["median"] * 1e6, "e2e_p10_us": st["p10"] * 1e6,
+                    "e2e_p90_us": st["p90"] * 1e6, "n": st["n"], "timing": "interleaved"})
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:

@@ -83,24 +83,37 @@ def time_call(fn: Callable[[], Any], repeat: int = 50, warmup: int = 5, min_time
             "p10": samples[int(0.1 * (n - 1))], "p90": samples[int(0.9 * (n - 1))], "n": n}
 
 
+def time_interleaved(fns: dict[str, Callable[[], Any]], repeat: int = 200, warmup: int = 3
+                     ) -> dict[str, dict[str, float]]:
+    """Wall-clock statistics (seconds) of several calls timed round-robin (one call of each per round), so
+    every one sees the same machine state: ``{name: {median, mean, p10, p90, n}}``, plus the per-round
+    samples under ``"_samples"`` (name -> list)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    out: dict[str, Any] = {}
+    for name, vals in samples.items():
+        ordered = sorted(vals)
+        n = len(ordered)
+        out[name] = {"median": statistics.median(ordered), "mean": statistics.fmean(ordered),
+                     "p10": ordered[int(0.1 * (n - 1))], "p90": ordered[int(0.9 * (n - 1))], "n": n}
+    out["_samples"] = samples
+    return out
+
+
 def time_pair(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat: int = 200,
               warmup: int = 5) -> dict[str, float]:
-    """Wall-clock medians (seconds) of ``fn_a`` and ``fn_b`` called alternately, so both see the same machine
-    state, and the median of their paired difference ``a - b``: ``{a, b, diff, n}``."""
-    for _ in range(warmup):
-        fn_a()
-        fn_b()
-    a: list[float] = []
-    b: list[float] = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn_a()
-        t1 = time.perf_counter()
-        fn_b()
-        t2 = time.perf_counter()
-        a.append(t1 - t0)
-        b.append(t2 - t1)
-    return {"a": statistics.median(a), "b": statistics.median(b),
+    """Medians (seconds) of ``fn_a`` and ``fn_b`` called alternately (:func:`time_interleaved`), and the
+    median of their paired difference ``a - b``: ``{a, b, diff, n}``."""
+    stats = time_interleaved({"a": fn_a, "b": fn_b}, repeat=repeat, warmup=warmup)
+    a, b = stats["_samples"]["a"], stats["_samples"]["b"]
+    return {"a": stats["a"]["median"], "b": stats["b"]["median"],
             "diff": statistics.median(x - y for x, y in zip(a, b)), "n": repeat}
 
 
