@@ -64,7 +64,6 @@ def decode_py(data: bytes) -> bytes:
     return b"".join([block if code == 0xFF else block + b"\x00" for code, block in zip(codes, blocks)])
 
 
-
 def encode(data: bytes) -> bytes:
     """COBS-encode ``data``; the result contains no 0x00 byte (the frame delimiter is not added)."""
     return NATIVE.cobs_encode(data) if NATIVE is not None else encode_py(data)
