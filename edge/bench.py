@@ -324,8 +324,10 @@ def time_backends(timing: list[tuple[dict[str, Any], Backend]], x: np.ndarray, c
         be.call(x)
         slowest = max(slowest, time.perf_counter() - t0)
     n = int(min(cfg.repeat, max(5, cfg.time_budget / max(slowest, 1e-9))))
-    e2e = time_interleaved({row["backend"]: (lambda be=be: be.call(x)) for row, be in timing}, repeat=n)
-    res = time_interleaved({row["backend"]: be.resident for row, be in timing}, repeat=n)
+    min_time = cfg.min_time if n == cfg.repeat else 0.0  # no minimum time when a call is slow
+    e2e = time_interleaved({row["backend"]: (lambda be=be: be.call(x)) for row, be in timing}, repeat=n,
+                           min_time=min_time)
+    res = time_interleaved({row["backend"]: be.resident for row, be in timing}, repeat=n, min_time=min_time)
     for row, _ in timing:
         st, rs = e2e[row["backend"]], res[row["backend"]]
         row.update({"e2e_us": st["median"] * 1e6, "resident_us": rs["median"] * 1e6, "e2e_p10_us": st["p10"] * 1e6,

@@ -11,10 +11,10 @@ import numpy as np
 
 
 def _stats(samples: Sequence[float]) -> dict[str, float]:
-    s = sorted(samples)
-    n = len(s)
-    return {"median": statistics.median(s), "mean": statistics.fmean(s), "p10": s[int(0.1 * (n - 1))],
-            "p90": s[int(0.9 * (n - 1))], "std": statistics.stdev(s) if n > 1 else 0.0, "n": n}
+    from hwsim.report import sample_stats
+
+    s = list(samples)
+    return {**sample_stats(s), "std": statistics.stdev(s) if len(s) > 1 else 0.0}
 
 
 def time_model(compiled: Any, inputs: Sequence[np.ndarray] | np.ndarray, repeat: int = 50, number: int = 1,

@@ -131,8 +131,9 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
              not t.mod.attrs.get("tirx.is_scheduled", False)]
     if not tasks:
         raise TuningError("the model has no tunable operators")
-    imported = import_shared_records(tasks, target_json, work_dir)
-    measured = measured_counts(tasks, work_dir)
+    own = ms.database.JSONDatabase(work_dir=str(work_dir))
+    imported = import_shared_records(tasks, target_json, own, work_dir)
+    measured = measured_counts(tasks, own)
     budgets = [task_budget(estimate_flop(t.mod), trials) for t in tasks]
     todo = [(t, b) for t, b, n in zip(tasks, budgets, measured) if n < b]
     # generous timeouts: a build worker first imports tvm, which takes long on a busy machine, and a
@@ -175,21 +176,17 @@ def estimate_flop(func_mod: Any) -> float:
         return 0.0
 
 
-def measured_counts(tasks: list[Any], work_dir: Path) -> list[int]:
-    """Measured candidates already in ``work_dir`` for each task's workload."""
-    from tvm.s_tir import meta_schedule as ms
-
-    db = ms.database.JSONDatabase(work_dir=str(work_dir))
+def measured_counts(tasks: list[Any], db: Any) -> list[int]:
+    """Measured candidates already in the MetaSchedule database ``db`` for each task's workload."""
     return [len(db.get_top_k(db.commit_workload(t.mod), 1 << 30)) if db.has_workload(t.mod) else 0 for t in tasks]
 
 
-def import_shared_records(tasks: list[Any], target_json: str, work_dir: Path) -> int:
-    """Copy into ``work_dir`` the records that the other databases under its parent folder, tuned for
-    the same target, hold for these tasks' workloads (only for workloads ``work_dir`` has none of).
-    Returns the number of records copied."""
+def import_shared_records(tasks: list[Any], target_json: str, own: Any, work_dir: Path) -> int:
+    """Copy into ``own`` (the MetaSchedule database in ``work_dir``) the records that the other databases
+    under its parent folder, tuned for the same target, hold for these tasks' workloads (only for
+    workloads ``own`` has none of). Returns the number of records copied."""
     from tvm.s_tir import meta_schedule as ms
 
-    own = ms.database.JSONDatabase(work_dir=str(work_dir))
     missing = [t for t in tasks if not own.has_workload(t.mod)]
     copied = 0
     for other_dir in sorted(work_dir.parent.iterdir()):

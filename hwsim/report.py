@@ -67,42 +67,37 @@ def write_bench(path: str | Path | None, name: str, rows: Sequence[Mapping[str, 
     return payload
 
 
+def sample_stats(samples: Iterable[float]) -> dict[str, float]:
+    """Median, mean, p10, p90 and count of timing samples (seconds)."""
+    ordered = sorted(samples)
+    n = len(ordered)
+    return {"median": statistics.median(ordered), "mean": statistics.fmean(ordered),
+            "p10": ordered[int(0.1 * (n - 1))], "p90": ordered[int(0.9 * (n - 1))], "n": n}
+
+
 def time_call(fn: Callable[[], Any], repeat: int = 50, warmup: int = 5, min_time: float = 0.0) -> dict[str, float]:
     """Wall-clock statistics (seconds) of calling ``fn``: median, mean, p10, p90, n."""
-    for _ in range(warmup):
-        fn()
-    samples: list[float] = []
-    start = time.perf_counter()
-    while len(samples) < repeat or (time.perf_counter() - start) < min_time:
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
-    n = len(samples)
-    return {"median": statistics.median(samples), "mean": statistics.fmean(samples),
-            "p10": samples[int(0.1 * (n - 1))], "p90": samples[int(0.9 * (n - 1))], "n": n}
+    return time_interleaved({"fn": fn}, repeat=repeat, warmup=warmup, min_time=min_time)["fn"]
 
 
-def time_interleaved(fns: dict[str, Callable[[], Any]], repeat: int = 200, warmup: int = 3
-                     ) -> dict[str, dict[str, float]]:
-    """Wall-clock statistics (seconds) of several calls timed round-robin (one call of each per round), so
-    every one sees the same machine state: ``{name: {median, mean, p10, p90, n}}``, plus the per-round
-    samples under ``"_samples"`` (name -> list)."""
+def time_interleaved(fns: dict[str, Callable[[], Any]], repeat: int = 200, warmup: int = 3, min_time: float = 0.0
+                     ) -> dict[str, Any]:
+    """Wall-clock statistics (seconds) of several calls timed round-robin (one call of each per round, at
+    least ``repeat`` rounds and ``min_time`` seconds), so every one sees the same machine state:
+    ``{name: {median, mean, p10, p90, n}}``, plus the per-round samples under ``"_samples"`` (name -> list)."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
+    rounds = 0
+    start = time.perf_counter()
+    while rounds < repeat or (time.perf_counter() - start) < min_time:
         for name, fn in fns.items():
             t0 = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - t0)
-    out: dict[str, Any] = {}
-    for name, vals in samples.items():
-        ordered = sorted(vals)
-        n = len(ordered)
-        out[name] = {"median": statistics.median(ordered), "mean": statistics.fmean(ordered),
-                     "p10": ordered[int(0.1 * (n - 1))], "p90": ordered[int(0.9 * (n - 1))], "n": n}
+        rounds += 1
+    out: dict[str, Any] = {name: sample_stats(vals) for name, vals in samples.items()}
     out["_samples"] = samples
     return out
 

@@ -85,6 +85,7 @@ def needed_limit_checks(info: DeviceInfo) -> list[tuple[str, Callable[[np.ndarra
         needed.append((name, check, float(limit)))
     return needed
 
+
 _TYPE_NAMES = {int(t): t.name for t in MsgType}
 
 # exception raised by a handler or the device -> status of the reply

@@ -85,7 +85,8 @@ class PortIO:
                 raise serial.SerialTimeoutException("Write timeout")
 
     def read_some(self, timeout: float) -> bytes:
-        """Whatever has arrived, waiting at most ``timeout`` seconds for the first byte (b'' if none)."""
+        """Whatever has arrived, waiting at most ``timeout`` seconds for the first byte (b'' if none); a port
+        read through pyserial waits its own read timeout instead."""
         fd = self.fd
         if fd is None:
             return self._read_pyserial()
