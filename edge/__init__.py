@@ -35,7 +35,7 @@ _LAZY = {"CompiledModel": "edge.compile", "ImportedModel": "edge.importer", "Tar
 
 
 def import_model(model: "torch.nn.Module | str | os.PathLike", example_inputs: "tuple[torch.Tensor, ...] | None" = None,
-                 dynamic_batch: bool = False) -> "ImportedModel":
+                 dynamic_batch: bool | int = False) -> "ImportedModel":
     """Import a torch module (through ``torch.export``) or an ONNX file into a Relax IRModule with its
     parameters and input specs. Raises ``edge.errors.UnsupportedOperator`` for operators TVM cannot convert
     and ``edge.errors.ModelFileError`` for unreadable model files."""
@@ -46,7 +46,7 @@ def import_model(model: "torch.nn.Module | str | os.PathLike", example_inputs: "
 
 def compile_model(model: "torch.nn.Module | str | os.PathLike | ImportedModel",
                   example_inputs: "tuple[torch.Tensor, ...] | None" = None, target: str = "host",
-                  tune_trials: int = 0, dynamic_batch: bool = False, verify: bool = True, atol: float = 1e-4,
+                  tune_trials: int = 0, dynamic_batch: bool | int = False, verify: bool = True, atol: float = 1e-4,
                   num_threads: int | None = None, tuning_db: "str | os.PathLike | None" = None,
                   rtol: float = 1e-4) -> "CompiledModel":
     """Import, optionally tune (MetaSchedule, ``tune_trials`` trials per task), compile for the named

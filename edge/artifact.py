@@ -182,6 +182,9 @@ def load(directory: str | os.PathLike) -> Any:
     manifest = read_manifest(directory)
     check_runnable(manifest)
     lib_path = directory / manifest["files"]["library"]
+    from edge.tvm_quirks import load_runtime_device_apis
+
+    load_runtime_device_apis()
     try:
         lib = tvm.runtime.load_module(str(lib_path))
     except Exception as exc:  # noqa: BLE001 - TVM raises TVMError/RuntimeError/OSError

@@ -46,7 +46,10 @@ def compile_main(argv: Sequence[str]) -> int:
     p.add_argument("--no-verify", action="store_true", help="skip checking the compiled model against the source model")
     p.add_argument("--atol", type=float, default=1e-4)
     p.add_argument("--rtol", type=float, default=1e-4)
-    p.add_argument("--dynamic-batch", action="store_true", help="make dimension 0 of every input symbolic")
+    p.add_argument("--dynamic-batch", action="store_true",
+                   help="make dimension 0 of every input symbolic (batches up to 256 unless --max-batch)")
+    p.add_argument("--max-batch", type=int, default=None, metavar="N",
+                   help="dynamic batch up to N (implies --dynamic-batch); activations for N are reserved")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for verification and tuning")
     p.add_argument("--no-cuda-aot", action="store_true", help="ship CUDA source (NVRTC on the device) instead of nvcc-compiled code")
     args = p.parse_args(argv)
@@ -59,7 +62,7 @@ def compile_main(argv: Sequence[str]) -> int:
     else:
         model, examples = load_factory(args.model)
     compiled = compile_model(model, examples, target=args.target, tune_trials=args.tune,
-                             dynamic_batch=args.dynamic_batch, verify=not args.no_verify, atol=args.atol,
+                             dynamic_batch=args.max_batch or args.dynamic_batch, verify=not args.no_verify, atol=args.atol,
                              rtol=args.rtol, num_threads=args.threads, tuning_db=args.tuning_db)
     out = compiled.export(args.output, cuda_aot=not args.no_cuda_aot)
     manifest = json.loads((out / "manifest.json").read_text())

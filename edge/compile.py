@@ -31,12 +31,14 @@ PIPELINE_VERSION = "cpu-nhwc-1"
 CPU_CONV_LAYOUT = {"relax.nn.conv2d": ["NHWC", "HWIO"]}
 
 
-def prepare(mod: Any, target: Any) -> Any:
-    """Relax passes up to fused TIR (the form that is tuned and that tuning records apply to)."""
+def prepare(mod: Any, target: Any, layout_like: Any = None) -> Any:
+    """Relax passes up to fused TIR (the form that is tuned and that tuning records apply to). Tensor
+    layouts are chosen for ``layout_like`` (default: ``target``), so a CPU proxy of a GPU build keeps the
+    GPU's layouts and computes the same weights."""
     import tvm
     from tvm import relax
 
-    layout = [] if "gpu" in target.keys else [relax.transform.ConvertLayout(CPU_CONV_LAYOUT)]
+    layout = [] if "gpu" in (layout_like or target).keys else [relax.transform.ConvertLayout(CPU_CONV_LAYOUT)]
     with target:
         seq = tvm.transform.Sequential(layout + [
             relax.transform.DecomposeOpsForInference(),
@@ -164,13 +166,13 @@ class CompiledModel:
                 f"({_local_desc()}); it needs {where}. Export it and run it there "
                 "(hwsim edge run / hwsim edge bench --rpc host:port)")
         import tvm
-        from tvm import relax
+        from tvm.runtime.vm import VirtualMachine  # not tvm.relax: a board may hold only TVM's runtime
 
         set_num_threads(self.num_threads)
         if self.spec.is_cuda:
             use_nvcc_for_jit()
         self._device = tvm.cuda(0) if self.spec.is_cuda else tvm.cpu(0)
-        self._vm = relax.VirtualMachine(self.executable, self._device)
+        self._vm = VirtualMachine(self.executable, self._device)
         self._main = self._vm["main"]
         self._weights = [tvm.runtime.tensor(p, self._device) for p in self.params]
         self._stage = InputStage(self._device)
@@ -188,9 +190,13 @@ class CompiledModel:
                 raise InputMismatchError(f"input '{spec.name}' must be {spec.dtype}, got {a.dtype}; "
                                          f"convert with .astype('{spec.dtype}')")
             if not spec.matches(a.shape):
+                if None in spec.shape and spec.max_batch is not None:
+                    hint = (f" with a batch of 1 to {spec.max_batch}; compile with dynamic_batch=N "
+                            "(hwsim edge compile --max-batch N) for larger batches")
+                else:
+                    hint = "" if None in spec.shape else "; compile with dynamic_batch=True for other batch sizes"
                 raise InputMismatchError(
-                    f"input '{spec.name}' must have shape {_shape_text(spec.shape)}, got {tuple(a.shape)}"
-                    + ("" if None in spec.shape else "; compile with dynamic_batch=True for other batch sizes"))
+                    f"input '{spec.name}' must have shape {_shape_text(spec.shape)}, got {tuple(a.shape)}" + hint)
             out.append(np.ascontiguousarray(a))
         return out
 
@@ -246,7 +252,7 @@ def _cuda_here() -> bool:
 
 
 def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, target: str | TargetSpec = "host",
-                  tune_trials: int = 0, dynamic_batch: bool = False, verify: bool = True, atol: float = 1e-4,
+                  tune_trials: int = 0, dynamic_batch: bool | int = False, verify: bool = True, atol: float = 1e-4,
                   rtol: float = 1e-4, num_threads: int | None = None,
                   tuning_db: str | os.PathLike | None = None) -> CompiledModel:
     """Import (unless given an :class:`ImportedModel`), tune when ``tune_trials > 0``, compile for
@@ -257,8 +263,7 @@ def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, targe
     if tune_trials < 0:
         raise ConfigError("tune_trials must be 0 (no tuning) or a positive number of trials per task")
     imported = model if isinstance(model, ImportedModel) else import_model(model, example_inputs, dynamic_batch)
-    if isinstance(model, ImportedModel):
-        dynamic_batch = imported.dynamic_batch
+    dynamic_batch = imported.dynamic_batch
     spec = resolve(target) if not isinstance(target, TargetSpec) else target
     tvm_target = spec.tvm_target()
     t_import = time.perf_counter()
@@ -289,7 +294,7 @@ def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, targe
     executable = lower(scheduled, tvm_target)
     t_built = time.perf_counter()
 
-    host_exec = None if spec.runnable_here() else _host_build(imported)
+    host_exec = None if spec.runnable_here() else _host_build(imported, tvm_target)
     weights = transform_params(executable if host_exec is None else host_exec,
                                spec if host_exec is None else resolve("host"), imported.params)
     compiled = CompiledModel(executable, spec, list(imported.inputs), list(imported.outputs), weights,
@@ -298,6 +303,7 @@ def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, targe
         "source": {"kind": imported.source_kind, "sha256": imported.source_sha256},
         "tuning": tuning,
         "build": {"tvm_version": tvm.__version__, "target": str(tvm_target), "dynamic_batch": dynamic_batch,
+                  "max_batch": imported.max_batch,
                   "import_s": round(t_import - t_start, 3),
                   "tune_s": round(t_tuned - t_import, 3), "build_s": round(t_built - t_tuned, 3)},
     }
@@ -307,16 +313,17 @@ def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, targe
     return compiled
 
 
-def _host_build(imported: ImportedModel) -> Any:
-    """The imported model compiled for this machine's CPU (proxy for targets that cannot run here)."""
+def _host_build(imported: ImportedModel, target: Any) -> Any:
+    """The imported model compiled for this machine's CPU with ``target``'s layouts (the proxy for a
+    target that cannot run here: the same Relax module and the same lifted weights)."""
     host_target = resolve("host").tvm_target()
-    return lower(prepare(imported.mod, host_target), host_target)
+    return lower(prepare(imported.mod, host_target, layout_like=target), host_target)
 
 
 def transform_params(executable: Any, spec: TargetSpec, params: list[np.ndarray]) -> list[np.ndarray]:
     """Run the lifted weight transforms (``main_transform_params``) once, on ``spec``'s device: the
-    weights ``main`` takes. The transforms are Relax-level (transposes, reshapes), identical for every
-    target, so a host build computes them for a board."""
+    weights ``main`` takes. The transforms are Relax-level (transposes, reshapes, layout changes), so a
+    host build with the board's layouts computes them for the board."""
     import tvm
     from tvm import relax
 

@@ -24,28 +24,40 @@ from hwsim.errors import ConfigError, ShapeError
 from edge.errors import ModelFileError, UnsupportedOperator
 
 BATCH = "batch"  # name of the symbolic batch dimension
+# largest batch of a dynamic-batch model unless one is given: Relax plans the intermediate buffers for it,
+# so a model reserves this batch's activations (a bound of 2**20 reserved 32 GiB for the digits CNN)
+DEFAULT_MAX_BATCH = 256
 
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """Name, shape (``None`` for the symbolic batch dimension) and dtype of a model input or output."""
+    """Name, shape (``None`` for the symbolic batch dimension), dtype of a model input or output, and the
+    largest batch the symbolic dimension takes (``None``: unbounded or static)."""
 
     name: str
     shape: tuple[int | None, ...]
     dtype: str
+    max_batch: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form (``"batch"`` for a symbolic dimension)."""
-        return {"name": self.name, "shape": [BATCH if d is None else int(d) for d in self.shape], "dtype": self.dtype}
+        out: dict[str, Any] = {"name": self.name, "shape": [BATCH if d is None else int(d) for d in self.shape],
+                               "dtype": self.dtype}
+        if self.max_batch is not None:
+            out["max_batch"] = self.max_batch
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TensorSpec":
         """Inverse of :meth:`to_json`."""
-        return cls(data["name"], tuple(None if d == BATCH else int(d) for d in data["shape"]), data["dtype"])
+        return cls(data["name"], tuple(None if d == BATCH else int(d) for d in data["shape"]), data["dtype"],
+                   data.get("max_batch"))
 
     def matches(self, shape: Sequence[int]) -> bool:
         """True when a concrete ``shape`` fits this spec."""
-        return len(shape) == len(self.shape) and all(d is None or d == s for d, s in zip(self.shape, shape))
+        return len(shape) == len(self.shape) and all(
+            s == d if d is not None else (self.max_batch is None or 1 <= s <= self.max_batch)
+            for d, s in zip(self.shape, shape))
 
 
 @dataclass
@@ -61,8 +73,13 @@ class ImportedModel:
     source_sha256: str
     example_inputs: list[np.ndarray]
     reference: Callable[..., list[np.ndarray]] = field(repr=False)
-    dynamic_batch: bool = False
+    max_batch: int | None = None  # the bound of the symbolic batch; None for a static model
     hint: str = ""  # known frontend pitfalls found in the model, quoted if verification fails
+
+    @property
+    def dynamic_batch(self) -> bool:
+        """True when dimension 0 of the inputs is symbolic."""
+        return self.max_batch is not None
 
     def structure_hash(self) -> str:
         """Hash of the IRModule's structure and the parameter shapes/dtypes (not their values): the key
@@ -73,21 +90,35 @@ class ImportedModel:
         return h.hexdigest()
 
 
+def batch_bound(dynamic_batch: bool | int) -> int | None:
+    """The largest batch ``dynamic_batch`` asks for: ``None`` when static, :data:`DEFAULT_MAX_BATCH` for
+    ``True``, else the number itself (at least 2)."""
+    if not dynamic_batch:
+        return None
+    if dynamic_batch is True:
+        return DEFAULT_MAX_BATCH
+    if int(dynamic_batch) != dynamic_batch or int(dynamic_batch) < 2:
+        raise ConfigError(f"dynamic_batch must be True, False or the largest batch (>= 2), got {dynamic_batch!r}")
+    return int(dynamic_batch)
+
+
 def import_model(model: Any, example_inputs: Sequence[Any] | None = None,
-                 dynamic_batch: bool = False) -> ImportedModel:
+                 dynamic_batch: bool | int = False) -> ImportedModel:
     """Import ``model`` (a ``torch.nn.Module`` or the path of an ONNX file) into Relax.
 
     ``example_inputs`` fix the input shapes (required for a torch module; optional for ONNX, whose
     declared shapes are used with free dimensions set to 1). ``dynamic_batch`` makes dimension 0 of
-    every input symbolic."""
+    every input symbolic, up to :data:`DEFAULT_MAX_BATCH` or, given a number, up to that batch (the memory
+    planner reserves activations for the largest batch)."""
+    max_batch = batch_bound(dynamic_batch)
     if isinstance(model, (str, os.PathLike)):
-        return _import_onnx(Path(model), example_inputs, dynamic_batch)
+        return _import_onnx(Path(model), example_inputs, max_batch)
     try:
         import torch
     except ImportError as exc:  # pragma: no cover
         raise ConfigError("importing a torch module needs torch installed") from exc
     if isinstance(model, torch.nn.Module):
-        return _import_torch(model, example_inputs, dynamic_batch)
+        return _import_torch(model, example_inputs, max_batch)
     raise ConfigError(f"cannot import a {type(model).__name__}: pass a torch.nn.Module with example inputs, "
                       "or the path of an .onnx file")
 
@@ -178,7 +209,7 @@ def negative_index_hint(ep: Any) -> str:
             "e.g. x[:, x.shape[1] - 1] or x.narrow(1, x.shape[1] - 1, 1).squeeze(1).")
 
 
-def _import_torch(model: Any, example_inputs: Sequence[Any] | None, dynamic_batch: bool) -> ImportedModel:
+def _import_torch(model: Any, example_inputs: Sequence[Any] | None, max_batch: int | None) -> ImportedModel:
     import torch
     from torch.export import Dim
     from tvm import relax
@@ -194,15 +225,15 @@ def _import_torch(model: Any, example_inputs: Sequence[Any] | None, dynamic_batc
     try:
         export_args = examples
         dyn = None
-        if dynamic_batch:
+        if max_batch is not None:
             # torch.export specialises a dimension of size 1, so export with a batch of 2
             export_args = tuple(t.repeat(2, *([1] * (t.dim() - 1))) if t.shape[0] == 1 else t for t in examples)
-            batch = Dim(BATCH, min=1, max=1 << 20)
+            batch = Dim(BATCH, min=1, max=max_batch)
             dyn = tuple({0: batch} for _ in export_args)
         try:
             ep = torch.export.export(model, export_args, dynamic_shapes=dyn)
         except Exception as exc:  # noqa: BLE001 - torch raises many kinds; all mean "cannot export"
-            hint = " (does the model mix the batch dimension with others?)" if dynamic_batch else ""
+            hint = " (does the model mix the batch dimension with others?)" if max_batch is not None else ""
             raise ModelFileError(f"torch.export could not trace the model{hint}: {exc}") from exc
         ep = ep.run_decompositions()
         check_torch_ops(ep)
@@ -220,8 +251,9 @@ def _import_torch(model: Any, example_inputs: Sequence[Any] | None, dynamic_batc
     main = mod["main"]
     n_in = len(examples)
     param_names = [v.name for v in main.params[n_in:]]
-    inputs = [TensorSpec(v.name, _spec_shape(v.ty.shape), str(v.ty.dtype))
+    inputs = [TensorSpec(v.name, _spec_shape(v.ty.shape), str(v.ty.dtype), max_batch)
               for v in main.params[:n_in]]
+    mod = bound_batch(mod, n_in, max_batch)
     example_np = _as_numpy_list(examples)
 
     def reference(*arrays: np.ndarray) -> list[np.ndarray]:
@@ -234,7 +266,23 @@ def _import_torch(model: Any, example_inputs: Sequence[Any] | None, dynamic_batc
                 model.train(was)
 
     return ImportedModel(mod, np_params, param_names, inputs, _output_specs(main), "torch", source_hash,
-                         example_np, reference, dynamic_batch, hint)
+                         example_np, reference, max_batch, hint)
+
+
+def bound_batch(mod: Any, n_inputs: int, max_batch: int | None) -> Any:
+    """``mod`` with the symbolic batch of ``main``'s first ``n_inputs`` inputs bounded to
+    ``[1, max_batch]``: Relax's memory planner then reserves the intermediate buffers of that batch once
+    instead of allocating per call or planning for an unbounded one."""
+    from tvm import tirx
+
+    if max_batch is None:
+        return mod
+    names = {str(dim) for v in mod["main"].params[:n_inputs] for dim in v.ty.shape.values[:1]
+             if isinstance(dim, tirx.Var)}
+    main = mod["main"].with_attrs({"tir_var_upper_bound": {n: max_batch for n in names},
+                                   "tir_var_lower_bound": {n: 1 for n in names}})
+    mod["main"] = main
+    return mod
 
 
 def _spec_shape(shape: Any) -> tuple[int | None, ...]:
@@ -287,7 +335,7 @@ def check_onnx_ops(graph: Any, _where: str = "") -> None:
         raise UnsupportedOperator("ONNX", missing)
 
 
-def _import_onnx(path: Path, example_inputs: Sequence[Any] | None, dynamic_batch: bool) -> ImportedModel:
+def _import_onnx(path: Path, example_inputs: Sequence[Any] | None, max_batch: int | None) -> ImportedModel:
     import onnx
 
     if not path.is_file():
@@ -305,11 +353,11 @@ def _import_onnx(path: Path, example_inputs: Sequence[Any] | None, dynamic_batch
     if not proto.graph.node:
         raise ModelFileError(f"{path} holds an ONNX graph with no nodes; is it the right file?")
     check_onnx_ops(proto.graph)
-    return _onnx_to_relax(proto, path, blob, example_inputs, dynamic_batch)
+    return _onnx_to_relax(proto, path, blob, example_inputs, max_batch)
 
 
 def _onnx_to_relax(proto: Any, path: Path, blob: bytes, example_inputs: Sequence[Any] | None,
-                   dynamic_batch: bool) -> ImportedModel:
+                   max_batch: int | None) -> ImportedModel:
     import onnx
     import tvm
     from tvm import relax
@@ -327,6 +375,7 @@ def _onnx_to_relax(proto: Any, path: Path, blob: bytes, example_inputs: Sequence
     example_np: list[np.ndarray] = []
     batch_var = tvm.tirx.Var(BATCH, "int64")
     rng = np.random.default_rng(0)
+    dynamic_batch = max_batch is not None
     for k, inp in enumerate(graph_inputs):
         ttype = inp.type.tensor_type
         dtype = onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type).name
@@ -347,7 +396,7 @@ def _onnx_to_relax(proto: Any, path: Path, blob: bytes, example_inputs: Sequence
         shape_dict[inp.name] = shape
         dtype_dict[inp.name] = dtype
         specs.append(TensorSpec(inp.name, tuple(None if (dynamic_batch and i == 0) else int(c)
-                                                for i, c in enumerate(concrete)), dtype))
+                                                for i, c in enumerate(concrete)), dtype, max_batch))
         example_np.append(np.ascontiguousarray(example))
     try:
         with warnings.catch_warnings():
@@ -357,8 +406,9 @@ def _onnx_to_relax(proto: Any, path: Path, blob: bytes, example_inputs: Sequence
         raise UnsupportedOperator("ONNX", {str(exc): ["?"]}) from exc
     mod, params = relax.frontend.detach_params(mod)
     np_params = [p.numpy() for p in params.get("main", [])]
-    main = mod["main"]
     n_in = len(specs)
+    mod = bound_batch(mod, n_in, max_batch)
+    main = mod["main"]
     param_names = [v.name for v in main.params[n_in:]]
     session: list[Any] = []
 
@@ -373,10 +423,23 @@ def _onnx_to_relax(proto: Any, path: Path, blob: bytes, example_inputs: Sequence
         return [np.asarray(o) for o in session[0].run(None, feeds)]
 
     return ImportedModel(mod, np_params, param_names, specs, _output_specs(main), "onnx",
-                         hashlib.sha256(blob).hexdigest(), example_np, reference, dynamic_batch)
+                         hashlib.sha256(blob).hexdigest(), example_np, reference, max_batch)
 
 
 # ------------------------------------------------------------------ module:factory
+
+
+def _import_from_cwd(name: str) -> Any:
+    """Import ``name`` with the working directory on the path too, as ``python -m`` would."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(name)
+    finally:
+        if added:
+            sys.path.remove(cwd)
 
 
 def load_factory(spec: str) -> tuple[Any, tuple[Any, ...]]:
@@ -394,7 +457,7 @@ def load_factory(spec: str) -> tuple[Any, tuple[Any, ...]]:
             sys.modules.setdefault(file.stem, module)
             module_spec.loader.exec_module(module)  # type: ignore[union-attr]
         else:
-            module = importlib.import_module(mod_name)
+            module = _import_from_cwd(mod_name)
     except ImportError as exc:
         raise ModelFileError(f"cannot import '{mod_name}' for '{spec}': {exc}") from exc
     factory = getattr(module, func_name, None)

@@ -119,13 +119,20 @@ def physical_cores() -> int:
 
 def cuda_available() -> bool:
     """True when a CUDA GPU is usable through TVM here (libcuda present and a device 0)."""
+    import ctypes
     import ctypes.util
 
     if not ctypes.util.find_library("cuda"):
-        return False
+        try:  # containers often mount the driver where ldconfig does not look, yet the loader finds it
+            ctypes.CDLL("libcuda.so.1")
+        except OSError:
+            return False
     try:
         import tvm
 
+        from edge.tvm_quirks import load_runtime_device_apis
+
+        load_runtime_device_apis()
         return bool(tvm.cuda(0).exist)
     except Exception:  # noqa: BLE001 - any failure to open the driver means no GPU
         return False

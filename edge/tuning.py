@@ -30,15 +30,18 @@ from edge.errors import TuningError
 KEY_FILE = "key.json"
 RECORDS_FILE = "database_tuning_record.json"
 LIGHT_FLOP = 1e6
+MAJOR_SHARE = 0.05  # a task with this share of the model's FLOPs gets the full budget whatever its size
 LIGHT_TRIALS = 32
 TINY_FLOP = 4096
 TINY_TRIALS = 8
 _smoke_checked: list[bool] = []
 
 
-def task_budget(flop: float, trials: int) -> int:
-    """Measured candidates for one task of ``flop`` floating-point operations when ``trials`` are asked."""
-    if flop >= LIGHT_FLOP:
+def task_budget(flop: float, trials: int, model_flop: float = 0.0) -> int:
+    """Measured candidates for one task of ``flop`` floating-point operations when ``trials`` are asked:
+    all of them for a task of at least 1 MFLOP or of at least :data:`MAJOR_SHARE` of ``model_flop`` (the
+    FLOPs of one run of the whole model), fewer for light tasks."""
+    if flop >= LIGHT_FLOP or (model_flop > 0 and flop >= MAJOR_SHARE * model_flop):
         return trials
     return min(trials, LIGHT_TRIALS if flop >= TINY_FLOP else TINY_TRIALS)
 
@@ -134,7 +137,9 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
     own = ms.database.JSONDatabase(work_dir=str(work_dir))
     imported = import_shared_records(tasks, target_json, own, work_dir)
     measured = measured_counts(tasks, own)
-    budgets = [task_budget(estimate_flop(t.mod), trials) for t in tasks]
+    flops = [estimate_flop(t.mod) for t in tasks]
+    model_flop = sum(f * int(t.weight) for f, t in zip(flops, tasks))
+    budgets = [task_budget(f, trials, model_flop) for f in flops]
     todo = [(t, b) for t, b, n in zip(tasks, budgets, measured) if n < b]
     # generous timeouts: a build worker first imports tvm, which takes long on a busy machine, and a
     # timed-out build is retried in a fresh worker that imports tvm again

@@ -6,6 +6,8 @@
   processes pay it again for every batch of candidates (measured: 5 minutes per batch of 8 builds, 26 s
   with the fix). A stack walk that reads only the current line of each frame gives the parser the same
   information in seconds; ``worker_init`` installs it in the workers.
+- With only the runtime library (``TVM_USE_RUNTIME_LIB=1``, what a board needs), ``import tvm`` does not
+  load the CUDA device API: ``load_runtime_device_apis`` does.
 - ``apache-tvm-ffi`` 0.1.15.x makes MetaSchedule segfault with apache-tvm 0.27.0.post1; ``ffi_smoke``
   checks the pairing in a subprocess so the crash cannot take the caller down.
 """
@@ -102,3 +104,28 @@ def ffi_smoke(timeout: float = 300.0) -> tuple[bool, str]:
         return True, "ok"
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
     return False, f"return code {proc.returncode}: {' | '.join(tail)}"
+
+
+def load_runtime_device_apis() -> list[str]:
+    """With TVM's runtime alone (a board, or ``TVM_USE_RUNTIME_LIB=1``) the CUDA device API and the
+    runtime extras are not loaded (the compiler library pulls them in otherwise): load those the package
+    ships and this machine can open. Returns the libraries loaded by this call."""
+    import ctypes
+
+    from tvm import base, libinfo
+
+    if not getattr(base, "_RUNTIME_ONLY", False):
+        return []
+    loaded = []
+    for name in ("tvm_runtime_extra", "tvm_runtime_cuda"):
+        if name in base._LOADED_LIBS:
+            continue
+        for folder in libinfo.package_lib_paths():
+            path = f"{folder}/lib{name}.so"
+            try:
+                base._LOADED_LIBS[name] = ctypes.CDLL(path, ctypes.RTLD_GLOBAL)
+            except OSError:  # absent, or its driver (libcuda) is missing here
+                continue
+            loaded.append(name)
+            break
+    return loaded

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import edge
-from edge.errors import InputMismatchError
+from edge.errors import ConfigError, InputMismatchError
 from tests.edge import edge_models as em
 
 ATOL = 1e-4
@@ -50,6 +50,27 @@ def test_dynamic_batch_torch():
     compiled = edge.compile_model(model, (torch.randn(1, 1, 8, 8),), dynamic_batch=True)
     assert compiled.inputs[0].shape == (None, 1, 8, 8)
     _check(compiled, model, (1, 1, 8, 8), batches=(1, 4, 7))
+
+
+def test_dynamic_batch_is_bounded(tmp_path):
+    """The batch bound reaches the memory planner (a bound of 2**20 once reserved 32 GiB for the digits CNN and
+    failed with std::bad_alloc), the input checks and the manifest."""
+    from edge.importer import DEFAULT_MAX_BATCH
+
+    model = em.cnn()
+    imported = edge.import_model(model, (torch.randn(1, 1, 8, 8),), dynamic_batch=True)
+    assert imported.max_batch == DEFAULT_MAX_BATCH
+    assert list(imported.mod["main"].attrs["tir_var_upper_bound"].values()) == [DEFAULT_MAX_BATCH]
+    compiled = edge.compile_model(model, (torch.randn(1, 1, 8, 8),), dynamic_batch=8)
+    _check(compiled, model, (1, 1, 8, 8), batches=(8,))
+    with pytest.raises(InputMismatchError, match="batch of 1 to 8.*--max-batch"):
+        compiled(np.zeros((9, 1, 8, 8), "float32"))
+    loaded = edge.load(compiled.export(tmp_path / "dyn"))
+    assert loaded.inputs[0].max_batch == 8
+    with pytest.raises(InputMismatchError, match="batch of 1 to 8"):
+        loaded(np.zeros((9, 1, 8, 8), "float32"))
+    with pytest.raises(ConfigError, match="largest batch"):
+        edge.import_model(model, (torch.randn(1, 1, 8, 8),), dynamic_batch=1)
 
 
 def test_dynamic_batch_onnx(tmp_path):

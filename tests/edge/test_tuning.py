@@ -86,6 +86,9 @@ def test_task_budget_caps_light_tasks_only():
     assert tuning.task_budget(8192, 256) == tuning.LIGHT_TRIALS
     assert tuning.task_budget(8192, 4) == 4
     assert tuning.task_budget(10, 256) == tuning.TINY_TRIALS
+    # a task under 1 MFLOP that is a large share of a small model (the channel-pruned CNN's convolutions)
+    assert tuning.task_budget(8e5, 256, model_flop=2e6) == 256
+    assert tuning.task_budget(8e5, 256, model_flop=1e8) == tuning.LIGHT_TRIALS
 
 
 @pytest.mark.slow
