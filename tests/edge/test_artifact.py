@@ -99,3 +99,23 @@ def test_loaded_artifact_can_be_exported_again(artifact, tmp_path):
     assert (again / "model.so").exists()
     x = np.ones((1, 1, 8, 8), "float32")
     np.testing.assert_allclose(edge.load(again)(x), edge.load(artifact[1])(x))
+
+
+def test_artifact_loads_with_the_runtime_alone(artifact):
+    """A board needs TVM's runtime library only: load and run with ``TVM_USE_RUNTIME_LIB=1``."""
+    import os
+    import subprocess
+    import sys
+
+    model, path = artifact
+    x = np.random.default_rng(5).standard_normal((1, 1, 8, 8)).astype("float32")
+    code = ("import sys, numpy as np, edge; from tvm import base; "
+            f"y = edge.load({str(path)!r})(np.load(sys.argv[1])); np.save(sys.argv[1], y); "
+            "assert 'tvm_compiler' not in base._LOADED_LIBS and base._RUNTIME_ONLY; "
+            "assert not [m for m in sys.modules if m.startswith('tvm.relax')]")
+    np.save(path.parent / "x.npy", x)
+    env = {**os.environ, "TVM_USE_RUNTIME_LIB": "1"}
+    done = subprocess.run([sys.executable, "-c", code, str(path.parent / "x.npy")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_allclose(np.load(path.parent / "x.npy"), em.reference(model, x), atol=1e-4, rtol=1e-4)

@@ -91,21 +91,40 @@ def _cuda_check_module():
 
 @needs_nvcc
 def test_cuda_example_artifact_builds_here(tmp_path):
-    """examples/edge_cuda_check.py: the sm_90 artifact builds without a GPU; loading it needs one."""
+    """examples/edge_cuda_check.py: the sm_90 artifact builds without a GPU; checking it needs one."""
     from edge.targets import cuda_available
     from hwsim.cli import main
 
     path, example = _cuda_check_module()
-    out = tmp_path / "cnn-sm90"
+    out = tmp_path / "cnn"
     assert main(["edge", "compile", f"{path}:cnn_factory", "--target", "cuda:sm_90", "-o", str(out)]) == 0
     code = cuda_aot.inspect_device_code(out / "model.so")
     assert [c["sm"] for c in code] == ["sm_90"] and code[0]["elf"]
     if not cuda_available():
+        assert example.main(["check", str(tmp_path)]) == 2
         with pytest.raises(edge.errors.TargetMismatchError):
-            example.main([str(out)])
+            edge.load(out)(torch.randn(1, 1, 8, 8).numpy())
+
+
+def test_gpu_build_weights_fit_its_module():
+    """A GPU build's weights are computed by a host proxy; they must have the GPU module's layouts (the CPU
+    pipeline converts convolutions to NHWC, and an sm_90 artifact once shipped CPU-layout weights)."""
+    from edge.compile import prepare
+
+    model, x = em.cnn(), torch.randn(1, 1, 8, 8)
+    compiled = edge.compile_model(model, (x,), target="cuda:sm_90")
+    gpu_main = prepare(edge.import_model(model, (x,)).mod, compiled.spec.tvm_target())["main"]
+    want = [tuple(int(d) for d in p.ty.shape.values) for p in gpu_main.params[1:]]
+    assert [w.shape for w in compiled.params] == want
+    host_main = prepare(edge.import_model(model, (x,)).mod, edge.targets.resolve("host").tvm_target())["main"]
+    assert [tuple(int(d) for d in p.ty.shape.values) for p in host_main.params[1:]] != want  # the test can fail
 
 
 @pytest.mark.gpu
-def test_cuda_example_runs_on_the_gpu():
+def test_cuda_example_runs_on_the_gpu(tmp_path):
+    import tvm
+
     _, example = _cuda_check_module()
-    assert example.main([]) == 0
+    arch = "sm_" + tvm.cuda(0).compute_version.replace(".", "")
+    assert example.main(["build", str(tmp_path), "--arch", arch]) == 0
+    assert example.main(["check", str(tmp_path)]) == 0

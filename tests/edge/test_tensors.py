@@ -54,3 +54,32 @@ def test_compiled_model_gives_fresh_outputs_on_every_call():
     unaligned = np.arange(13, dtype=np.float32)[1:].reshape(2, 6)
     np.testing.assert_allclose(compiled(unaligned), model(torch.from_numpy(unaligned)).detach().numpy(),
                                atol=1e-5, rtol=1e-5)
+
+
+def test_static_signature_fast_path_matches_the_checking_path():
+    """A static model's calls with exactly its input signature skip the general checks; every other input
+    goes through them, and results agree and stay the caller's."""
+    import edge
+    from edge.errors import InputMismatchError
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.Tanh()).eval()
+    compiled = edge.compile_model(model, (torch.randn(1, 16),))
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 16)).astype(np.float32)
+    first = compiled(x)
+    assert compiled._static is not None and isinstance(first, np.ndarray)
+    want = model(torch.from_numpy(x)).detach().numpy()
+    second = compiled(x + 1)
+    np.testing.assert_allclose(first, want, atol=1e-5, rtol=1e-5)  # not overwritten by the second call
+    wide = rng.standard_normal((1, 32)).astype(np.float32)
+    strided = wide[:, ::2]  # the signature's shape and dtype, not contiguous
+    np.testing.assert_allclose(compiled(strided), model(torch.from_numpy(strided.copy())).detach().numpy(),
+                               atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(compiled(torch.from_numpy(x + 1)), second, atol=0, rtol=0)  # the checking path
+    with pytest.raises(InputMismatchError, match="float32"):
+        compiled(x.astype(np.float64))
+    with pytest.raises(InputMismatchError, match="shape"):
+        compiled(np.zeros((2, 16), np.float32))
+    with pytest.raises(InputMismatchError, match="1 input"):
+        compiled(x, x)
