@@ -100,3 +100,20 @@ def test_multiple_outputs_come_back_as_tuple():
     a, b = compiled(x)
     np.testing.assert_allclose(a, x * 2, atol=ATOL)
     np.testing.assert_allclose(b, x.sum(1), atol=ATOL)
+
+
+def test_factory_module_is_found_in_the_working_directory(tmp_path, monkeypatch):
+    """``hwsim edge compile pkg.mod:factory`` finds ``pkg/mod.py`` under the working directory, as
+    ``python -m`` would, and leaves ``sys.path`` as it was."""
+    import sys
+
+    from edge.importer import load_factory
+
+    (tmp_path / "zoo_here").mkdir()
+    (tmp_path / "zoo_here" / "nets.py").write_text(
+        "import torch\n\ndef factory():\n    return torch.nn.Linear(3, 2), (torch.randn(1, 3),)\n")
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    model, examples = load_factory("zoo_here.nets:factory")
+    assert isinstance(model, torch.nn.Linear) and examples[0].shape == (1, 3)
+    assert sys.path == before
