@@ -21,7 +21,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from edge.errors import InputMismatchError, TargetMismatchError
-from edge.importer import ImportedModel, TensorSpec, flatten_outputs, import_model
+from edge.importer import ImportedModel, TensorSpec, import_model
 from edge.tensors import InputStage, StaticCall, outputs_to_numpy, to_tvm
 from edge.targets import TargetSpec, resolve
 
