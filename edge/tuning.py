@@ -30,7 +30,8 @@ from edge.errors import TuningError
 KEY_FILE = "key.json"
 RECORDS_FILE = "database_tuning_record.json"
 LIGHT_FLOP = 1e6
-MAJOR_SHARE = 0.05  # a task with this share of the model's FLOPs gets the full budget whatever its size
+MAJOR_SHARE = 0.05  # a task with this share of the model's FLOPs gets the full budget ...
+MAJOR_MIN_FLOP = 32e3  # ... if it is not tiny: below this a kernel runs in well under a microsecond here
 LIGHT_TRIALS = 32
 TINY_FLOP = 4096
 TINY_TRIALS = 8
@@ -39,9 +40,9 @@ _smoke_checked: list[bool] = []
 
 def task_budget(flop: float, trials: int, model_flop: float = 0.0) -> int:
     """Measured candidates for one task of ``flop`` floating-point operations when ``trials`` are asked:
-    all of them for a task of at least 1 MFLOP or of at least :data:`MAJOR_SHARE` of ``model_flop`` (the
-    FLOPs of one run of the whole model), fewer for light tasks."""
-    if flop >= LIGHT_FLOP or (model_flop > 0 and flop >= MAJOR_SHARE * model_flop):
+    all of them for a task of at least 1 MFLOP, or of at least 32 KFLOP and :data:`MAJOR_SHARE` of
+    ``model_flop`` (the FLOPs of one run of the whole model); fewer for light tasks."""
+    if flop >= LIGHT_FLOP or (model_flop > 0 and flop >= max(MAJOR_SHARE * model_flop, MAJOR_MIN_FLOP)):
         return trials
     return min(trials, LIGHT_TRIALS if flop >= TINY_FLOP else TINY_TRIALS)
 

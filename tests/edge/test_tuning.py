@@ -89,6 +89,7 @@ def test_task_budget_caps_light_tasks_only():
     # a task under 1 MFLOP that is a large share of a small model (the channel-pruned CNN's convolutions)
     assert tuning.task_budget(8e5, 256, model_flop=2e6) == 256
     assert tuning.task_budget(8e5, 256, model_flop=1e8) == tuning.LIGHT_TRIALS
+    assert tuning.task_budget(2e4, 256, model_flop=1e5) == tuning.LIGHT_TRIALS  # a tiny task of a tiny module
 
 
 @pytest.mark.slow
