@@ -21,8 +21,8 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from edge.errors import InputMismatchError, TargetMismatchError
-from edge.importer import ImportedModel, TensorSpec, import_model
-from edge.tensors import InputStage, StaticCall, outputs_to_numpy, to_tvm
+from edge.importer import ImportedModel, TensorSpec, flatten_outputs, import_model
+from edge.tensors import InputStage, StaticCall, to_tvm
 from edge.targets import TargetSpec, resolve
 
 
@@ -232,7 +232,7 @@ class CompiledModel:
         self._ensure_vm()
         with self._lock:  # the staged inputs (and the VM) serve one call at a time
             out = self._main(*self._stage.place(checked), *self._weights)
-        return outputs_to_numpy(out)
+        return flatten_outputs(out)
 
     def __call__(self, *arrays: Any) -> np.ndarray | tuple[np.ndarray, ...]:
         """Run the model on numpy arrays: one output array, or a tuple when the model has several."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError, ShapeError
 from edge.errors import ModelFileError, UnsupportedOperator
+from edge.tensors import to_numpy, tvm_types
 
 BATCH = "batch"  # name of the symbolic batch dimension
 # largest batch of a dynamic-batch model unless one is given: Relax plans the intermediate buffers for it,
@@ -134,15 +135,18 @@ def _as_numpy_list(arrays: Sequence[Any]) -> list[np.ndarray]:
 
 def flatten_outputs(value: Any) -> list[np.ndarray]:
     """A model's output (tensor, tuple/list, dict, TVM tensor/array) as a flat list of numpy arrays."""
+    tensor, array = tvm_types()  # by exact type first: attribute probes on TVM objects cost microseconds
+    if type(value) is tensor:
+        return [to_numpy(value)]
+    if type(value) is array:
+        return [a for v in value for a in flatten_outputs(v)]
     if isinstance(value, dict):
         return [a for v in value.values() for a in flatten_outputs(v)]
     if isinstance(value, (list, tuple)):
         return [a for v in value for a in flatten_outputs(v)]
     if hasattr(value, "detach"):
         return [value.detach().cpu().numpy()]
-    if hasattr(value, "device") and hasattr(value, "numpy"):  # TVM tensor
-        from edge.tensors import to_numpy
-
+    if hasattr(value, "device") and hasattr(value, "numpy"):  # a subclass of TVM's tensor
         return [to_numpy(value)]
     if hasattr(value, "numpy"):
         return [value.numpy()]

@@ -86,26 +86,10 @@ class InputStage:
         return entry[1]
 
 
-def outputs_to_numpy(value: Any) -> list[np.ndarray]:
-    """A VM function's result (a TVM tensor or an array of them) as numpy arrays the caller owns, without
-    the attribute probing of :func:`edge.importer.flatten_outputs` (tens of microseconds on TVM objects)."""
-    tensor, array = _tvm_types()
-    kind = type(value)
-    if kind is tensor:
-        return [to_numpy(value)]
-    if kind is array:
-        items = list(value)
-        if all(type(v) is tensor for v in items):
-            return [to_numpy(v) for v in items]
-    from edge.importer import flatten_outputs
-
-    return flatten_outputs(value)
-
-
 _TYPES: list[type] = []
 
 
-def _tvm_types() -> tuple[type, type]:
+def tvm_types() -> tuple[type, type]:
     """TVM's tensor class and tvm_ffi's array class (imported on first use)."""
     if not _TYPES:
         from tvm.runtime import Tensor
@@ -145,4 +129,6 @@ class StaticCall:
             for buf, a in zip(self._buffers, arrays):
                 np.copyto(buf, a)
             out = self._fn(*self._args)
-        return outputs_to_numpy(out)
+        from edge.importer import flatten_outputs
+
+        return flatten_outputs(out)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edge.importer import flatten_outputs
 from edge.zoo import build, zoo_spec
 
 # name -> (reference model, input shape, dynamic batch, batches checked)
@@ -66,11 +67,6 @@ def build_all(out: Path, arch: str) -> None:
         print(f"built {out / name}: {compiled.info.get('verification', {}).get('max_abs_error')}")
 
 
-def _outputs(value: Any) -> list[np.ndarray]:
-    items = value if isinstance(value, (tuple, list)) else (value,)
-    return [np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v) for v in items]
-
-
 def _torch_cuda_call(model: nn.Module, x: np.ndarray) -> Callable[[], Any]:
     dev_model = model.to("cuda")
     xt = torch.from_numpy(x).to("cuda")
@@ -98,8 +94,8 @@ def check_one(name: str, directory: Path, jit_calls: list[int]) -> dict[str, Any
         for _ in range(5):
             x = rng.standard_normal((batch, *shape[1:])).astype("float32")
             with torch.no_grad():
-                want = _outputs(model.double()(torch.from_numpy(x).double()))
-            got = _outputs(compiled(x))
+                want = flatten_outputs(model.double()(torch.from_numpy(x).double()))
+            got = flatten_outputs(compiled(x))
             worst = max(worst, *(float(np.max(np.abs(g - w))) for g, w in zip(got, want)))
     model.float()
     x = rng.standard_normal(shape).astype("float32")
