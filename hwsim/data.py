@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hwsim.data_convert import CONVERTERS
 from hwsim.errors import DataError
 
 _verified: set[tuple[str, str]] = set()
@@ -75,8 +76,6 @@ def _write_atomic(path: Path, blob: bytes) -> None:
 def _obtain(dataset: str, entry: dict[str, Any], target: Path) -> None:
     try:
         if "convert" in entry:
-            from hwsim.data_convert import CONVERTERS
-
             blobs = [_download(u) for u in entry["sources"]]
             blob = CONVERTERS[entry["convert"]](blobs, entry["sources"])
         else:
@@ -87,9 +86,11 @@ def _obtain(dataset: str, entry: dict[str, Any], target: Path) -> None:
             f"data set '{dataset}': {entry['path']} is not in {target.parent} and could not be downloaded "
             f"from {origin} ({exc}). If you are offline, copy the files there or set HWSIM_DATA to a "
             "folder that holds them.") from exc
-    if "convert" not in entry and hashlib.sha256(blob).hexdigest() != entry["sha256"]:
-        raise DataError(f"data set '{dataset}': download of {entry['path']} from {entry['url']} does not match "
-                        "its registered SHA-256; the origin changed or the transfer was corrupted. Nothing was saved.")
+    if hashlib.sha256(blob).hexdigest() != entry["sha256"]:
+        how = f"conversion ({entry['convert']}) of {', '.join(entry['sources'])}" if "convert" in entry \
+            else f"download from {entry['url']}"
+        raise DataError(f"data set '{dataset}': the {how} gives a {entry['path']} that does not match its registered "
+                        "SHA-256; the origin changed or the transfer was corrupted. Nothing was saved.")
     _write_atomic(target, blob)
 
 
@@ -112,10 +113,9 @@ def fetch(dataset: str, download: bool = True) -> Path:
             if not download:
                 raise DataError(f"data set '{dataset}': {target} is missing; run with download enabled "
                                 "or set HWSIM_DATA to a folder that holds it")
-            _obtain(dataset, entry, target)
-            if "convert" in entry:  # a fresh conversion is checked by its converter, not by byte hash
-                _verified.add(key)
-                continue
+            _obtain(dataset, entry, target)  # checked against the registered SHA-256 before it is saved
+            _verified.add(key)
+            continue
         digest = sha256_file(target)
         if digest != entry["sha256"]:
             raise DataError(f"data set '{dataset}': {target} has SHA-256 {digest[:12]}..., expected "

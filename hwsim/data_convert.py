@@ -39,7 +39,12 @@ def load_npy(blob: bytes) -> Any:
     """Read a ``.npy`` file; object arrays are unpickled with :func:`safe_unpickle`."""
     buf = io.BytesIO(blob)
     version = np.lib.format.read_magic(buf)
-    shape, fortran, dtype = np.lib.format._read_array_header(buf, version)  # noqa: SLF001 - stable helper
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
+    else:
+        raise DataError(f".npy format version {version[0]}.{version[1]} is not supported (1.0 and 2.0 are)")
     if dtype.hasobject:
         return safe_unpickle(buf.read())
     arr = np.frombuffer(buf.read(), dtype=dtype)

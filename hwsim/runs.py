@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path``'s content with ``text`` so that a crash leaves either the old or the new file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
@@ -32,9 +42,7 @@ class RunRecord:
     def write_json(self, filename: str, payload: Mapping[str, Any]) -> Path:
         """Write ``payload`` as pretty JSON into the run folder (atomically)."""
         path = self.dir / filename
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(payload, indent=2, default=_jsonable) + "\n")
         return path
 
     def log(self, **metrics: Any) -> None:
@@ -50,9 +58,11 @@ class RunRecord:
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
 
     def truncate_after(self, key: str, value: float) -> None:
-        """Drop logged lines whose ``key`` exceeds ``value`` (used when resuming from a checkpoint)."""
+        """Drop logged lines whose ``key`` exceeds ``value`` (used when resuming from a checkpoint).
+
+        The log is replaced atomically: a crash during the rewrite leaves the old log whole."""
         kept = [m for m in self.metrics() if m.get(key, -float("inf")) <= value]
-        self.metrics_path.write_text("".join(json.dumps(m) + "\n" for m in kept))
+        write_text_atomic(self.metrics_path, "".join(json.dumps(m, default=_jsonable) + "\n" for m in kept))
 
     def save_checkpoint(self, state: Mapping[str, Any]) -> Path:
         """Save ``state`` with ``torch.save`` atomically, so an interrupted save never corrupts a resume."""
@@ -77,12 +87,13 @@ class RunRecord:
         ys = list(ys)
         if not rows:
             return None
-        import matplotlib
+        # a Figure on an Agg canvas: no pyplot, so the process's matplotlib backend is left alone
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
         for y in ys:
             pts = [(r[x], r[y]) for r in rows if x in r and y in r and r[y] is not None]
             if pts:
@@ -94,5 +105,4 @@ class RunRecord:
         fig.tight_layout()
         path = self.dir / filename
         fig.savefig(path, dpi=100)
-        plt.close(fig)
         return path

@@ -101,3 +101,14 @@ def test_safe_unpickle_refuses_code():
     assert safe_unpickle(pickle.dumps([1, 2, 3])) == [1, 2, 3]
     with pytest.raises(DataError, match="refusing to unpickle"):
         safe_unpickle(pickle.dumps(Path("/tmp")))
+
+
+def test_fresh_conversion_is_checked_against_its_sha256(tmp_path, monkeypatch):
+    """A conversion is deterministic, so its output is held to the registered hash; nothing is saved otherwise."""
+    entry = next(f for f in hdata.registry()["vowels"]["files"] if f["path"] == "phyll_Vowel_dataset.csv")
+    cache = tmp_path / "vowels"
+    monkeypatch.setattr(hdata, "_download", lambda url, timeout=30.0: b"not an xlsx at all")
+    monkeypatch.setitem(hdata.CONVERTERS, entry["convert"], lambda blobs, urls: b"different,bytes\n")
+    with pytest.raises(DataError, match=r"conversion \(xlsx_to_csv\).*does not match"):
+        hdata._obtain("vowels", entry, cache / entry["path"])
+    assert not (cache / entry["path"]).exists()

@@ -38,3 +38,31 @@ def test_time_call_and_mean_std():
     assert len(calls) == 9 and stats["n"] == 7 and stats["p10"] <= stats["median"] <= stats["p90"]
     assert mean_std([1.0, 3.0]) == (2.0, 2 ** 0.5)
     assert mean_std([5.0]) == (5.0, 0.0)
+
+
+def test_truncate_after_is_atomic_and_plot_leaves_the_backend(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    import hwsim.runs as runs
+
+    run = RunRecord("r2", root=tmp_path)
+    for step in range(4):
+        run.log(step=step)
+    before = run.metrics_path.read_bytes()
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs.os, "replace", crash)
+    try:
+        run.truncate_after("step", 1)
+    except OSError:
+        pass
+    monkeypatch.undo()
+    assert run.metrics_path.read_bytes() == before  # the crash mid-rewrite lost nothing
+    code = ("import matplotlib; matplotlib.use('svg'); from hwsim.runs import RunRecord; r = RunRecord('p', root=%r); "
+            "r.log(step=0, acc=1.0); assert r.plot('step', ['acc']) is not None; "
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()" % str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": ""})
