@@ -1,18 +1,23 @@
-"""Find a device by name: ``reference``, a registered system (``optical``...), or ``module:Class``.
+"""Find a device by name: ``reference``, a registered system (``optical``...), or, with an explicit opt-in,
+``module:Class``.
 
 Systems register themselves under the ``hwsim.devices`` entry-point group in ``pyproject.toml``,
-so ``hwsim`` never imports the packages that define them until one is asked for.
+so ``hwsim`` never imports the packages that define them until one is asked for. A device spec that
+comes from a URL (``sim://...``), a config file or a checkpoint names registered devices only:
+:func:`create_device` imports an arbitrary ``module:Class`` only when its caller passes
+``allow_import=True`` (the ``--allow-import`` flag of ``hwsim serve``, ``probe`` and ``demo``).
 """
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from hwsim.device import Device
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, HwsimError
+from hwsim.nonideal import apply_profile
+from hwsim.resolve import is_import_path, resolve_name
 
 BUILTIN = {"reference": "hwsim.reference:ReferenceDevice"}
 
@@ -23,21 +28,6 @@ def available() -> dict[str, str]:
     for ep in entry_points(group="hwsim.devices"):
         found.setdefault(ep.name, ep.value)
     return found
-
-
-def _load(target: str) -> Callable[..., Device]:
-    module, _, attr = target.partition(":")
-    if not attr:
-        raise ConfigError(f"'{target}' is not a device name or a 'module:Class' path")
-    try:
-        obj: Any = importlib.import_module(module)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import '{module}' for device '{target}': {exc}") from exc
-    for part in attr.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise ConfigError(f"'{module}' has no '{attr}'")
-    return obj
 
 
 def _coerce(value: str) -> Any:
@@ -63,27 +53,36 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, kwargs
 
 
-def create_device(spec: str, **overrides: Any) -> Device:
-    """Build a device from ``name?key=value`` or ``module:Class?key=value``.
+def create_device(spec: str, *, allow_import: bool = False, **overrides: Any) -> Device:
+    """Build a device from ``name?key=value`` (a registered name, see :func:`available`), or from
+    ``module:Class?key=value`` when ``allow_import=True``; query values become keyword arguments.
 
     The special keys ``profile`` and ``profile_seed`` wrap the device in a non-ideality profile.
+    Without ``allow_import`` a ``module:attr`` name is refused with a :class:`ConfigError` and nothing is
+    imported, so a spec from a URL, a config file or a checkpoint cannot run code.
     """
     name, kwargs = parse_spec(spec)
     kwargs.update(overrides)
     profile = kwargs.pop("profile", None)
     profile_seed = kwargs.pop("profile_seed", None)
     known = available()
-    target = known.get(name, name if ":" in name else None)
-    if target is None:
+    if name in known:
+        factory = resolve_name(known[name], what="device")  # registered: our table or an installed entry point
+    elif is_import_path(name):
+        factory = resolve_name(name, what="device", allow_import=allow_import)
+    else:
         raise ConfigError(f"unknown device '{name}'; known devices: {', '.join(sorted(known))} "
-                          "(or give a 'module:Class' path)")
-    factory = _load(target)
+                          "(or a 'module:Class' path, with allow_import=True / --allow-import)")
+    if not callable(factory):
+        raise ConfigError(f"device '{name}' names {type(factory).__name__} object, not a class or factory")
     try:
         device = factory(**kwargs)
-    except TypeError as exc:
+    except HwsimError:
+        raise
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad options for device '{name}': {exc}") from exc
+    if not isinstance(device, Device):
+        raise ConfigError(f"device '{name}' built a {type(device).__name__}, not a hwsim Device")
     if profile is not None:
-        from hwsim.nonideal import apply_profile
-
         device = apply_profile(device, str(profile), seed=0 if profile_seed is None else int(profile_seed))
     return device

@@ -3,9 +3,10 @@ so ``hwsim --help`` stays fast."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Callable, Sequence
+
+from hwsim.resolve import resolve_name
 
 # name -> (module:function taking argv and returning an exit code, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -23,9 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def resolve(target: str) -> Callable[[Sequence[str]], int]:
-    """Import ``module:function`` and return the function."""
-    module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)
+    """Import ``module:function`` from a command table and return the function."""
+    return resolve_name(target, what="command")
 
 
 def usage(commands: dict[str, tuple[str, str]], prog: str) -> str:

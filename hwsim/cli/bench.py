@@ -7,7 +7,7 @@ from typing import Sequence
 from hwsim.cli import dispatch
 
 BENCHES: dict[str, tuple[str, str]] = {
-    "link": ("hwsim.link_bench:main", "serial link round-trip latency and payload efficiency at several baud rates"),
+    "link": ("hwsim.protocol.bench:main", "serial link round-trip latency and payload efficiency at several bauds"),
     "physical": ("physical.bench:main", "systems x methods x datasets: accuracy over seeds, measurements, ablation"),
     "perturbation": ("physical.perturbation:main", "device drift/jump mid-training: mfff vs pat (stale, refitted twin)"),
     "edge": ("edge.bench:main", "models x backends (PyTorch, ONNX Runtime, TVM untuned/tuned): latency ratios"),

@@ -12,24 +12,28 @@ import argparse
 import time
 from typing import Sequence
 
+import numpy as np
+
+from hwsim.registry import create_device
+from hwsim.remote import RemoteDevice
+from hwsim.server import ServedProcess, in_process_twin
+
 
 def main(argv: Sequence[str]) -> int:
     """Run the demo; exit status 1 when remote and in-process results disagree."""
-    import numpy as np
-
-    from hwsim.registry import create_device
-    from hwsim.remote import RemoteDevice
-    from hwsim.server import ServedProcess, in_process_twin
-
     p = argparse.ArgumentParser(prog="hwsim demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="reference", help="device spec to serve (default: reference)")
     p.add_argument("--batch", type=int, default=256, help="samples to measure (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--allow-import", action="store_true",
+                   help="let --device be a 'module:Class' path (imports and runs that module)")
     args = p.parse_args(argv)
+    local = in_process_twin(create_device(args.device, allow_import=args.allow_import))  # bad specs fail here
+    serve_options = ["--pty", *(["--allow-import"] if args.allow_import else [])]
 
     t0 = time.perf_counter()
-    with ServedProcess(args.device, "--pty") as served:
+    with ServedProcess(args.device, *serve_options) as served:
         print(f"board     'hwsim serve {args.device} --pty' (pid {served.proc.pid}) on {served.url}")
         with RemoteDevice(served.url, timeout=2.0) as remote:
             i, caps = remote.info, remote.handshake
@@ -43,7 +47,6 @@ def main(argv: Sequence[str]) -> int:
             y_remote = remote.measure(x)
             t_remote = time.perf_counter() - t1
             ping = remote.ping()
-        local = in_process_twin(create_device(args.device))
         t1 = time.perf_counter()
         y_local = local.measure(x)
         t_local = time.perf_counter() - t1

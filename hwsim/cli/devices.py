@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Sequence
+
+from hwsim.registry import available
 
 
 def main(argv: Sequence[str]) -> int:
     """Print every known device name and where it is defined."""
-    import argparse
-
-    from hwsim.registry import available
-
     argparse.ArgumentParser(prog="hwsim devices", description=__doc__).parse_args(argv)
     for name, target in sorted(available().items()):
         print(f"{name:14s} {target}")

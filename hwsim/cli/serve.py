@@ -2,6 +2,11 @@
 
 The first line on stdout is the port to open (a path for ``--pty``, ``socket://host:port`` for
 ``--tcp``), so scripts can read it; everything else goes to stderr.
+
+Security: a pty is readable and writable by its owner only. A TCP port can be reached by every local
+user (and, with ``--host 0.0.0.0``, by the network); it serves one host at a time, drops a host that
+stays silent for ``--idle-timeout`` seconds, and with ``--secret-file`` demands an HMAC-SHA256
+challenge-response before it measures or changes anything (see docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -9,31 +14,28 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hwsim.server import DeviceServer
-
+from hwsim.errors import ConfigError
+from hwsim.faults import LinkFaults
+from hwsim.protocol.auth import load_secret, secret_from_env
+from hwsim.registry import create_device
+from hwsim.server import DeviceServer
+from hwsim.server.device_server import DEFAULT_IDLE_TIMEOUT_S
 
 SPIN_US = 200.0  # default line polling after each reply (microseconds)
 
 
 def build_server(spec: str, profile: str | None = None, faults: str | None = None, baud: float | None = None,
-                 max_payload: int = 65536, spin_s: float = 0.0) -> DeviceServer:
-    """A :class:`hwsim.server.DeviceServer` for device ``spec`` with optional profile, link faults, pacing and
-    line polling after each reply (``spin_s``)."""
-    from hwsim.errors import ConfigError
-    from hwsim.faults import LinkFaults
-    from hwsim.registry import create_device
-    from hwsim.server import DeviceServer
-
+                 max_payload: int = 65536, spin_s: float = 0.0, secret: bytes | None = None,
+                 allow_import: bool = False) -> DeviceServer:
+    """A :class:`hwsim.server.DeviceServer` for device ``spec`` with optional profile, link faults, pacing,
+    line polling after each reply (``spin_s``) and shared secret; ``allow_import`` lets ``spec`` be a
+    ``module:Class`` path."""
     overrides = {"profile": profile} if profile else {}
-    try:
-        device = create_device(spec, **overrides)
-    except ImportError as exc:
-        raise ConfigError(f"cannot apply profile '{profile}': {exc}") from exc
+    device = create_device(spec, allow_import=allow_import, **overrides)
     return DeviceServer(device, faults=LinkFaults.parse(faults) if faults else None, baud=baud,
-                        max_payload=max_payload, spin_s=spin_s)
+                        max_payload=max_payload, spin_s=spin_s, secret=secret)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -58,15 +60,31 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--spin-us", type=float, default=SPIN_US,
                    help=f"after each reply, poll the line this many microseconds before sleeping, as a firmware "
                         f"main loop would (default {SPIN_US:g}; 0 never polls and saves CPU between requests)")
+    p.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="S",
+                   help=f"for --tcp: drop a host silent for S seconds so others can connect (default "
+                        f"{DEFAULT_IDLE_TIMEOUT_S:g}; 0: never)")
+    p.add_argument("--secret-file", metavar="PATH",
+                   help="demand an HMAC-SHA256 handshake with the shared secret in PATH (mode 600); default: the "
+                        "file named by HWSIM_SECRET_FILE, if set")
+    p.add_argument("--allow-import", action="store_true",
+                   help="let the device spec be a 'module:Class' path (imports and runs that module)")
     args = p.parse_args(argv)
+    if args.idle_timeout < 0:
+        raise ConfigError(f"--idle-timeout must be >= 0 seconds, got {args.idle_timeout:g}")
 
-    server = build_server(args.device, args.profile, args.faults, args.baud, args.max_payload, args.spin_us * 1e-6)
-    url = server.serve_tcp(args.host, args.tcp) if args.tcp is not None else server.serve_pty(args.link)
+    secret = load_secret(args.secret_file) if args.secret_file else secret_from_env()
+    server = build_server(args.device, args.profile, args.faults, args.baud, args.max_payload, args.spin_us * 1e-6,
+                          secret=secret, allow_import=args.allow_import)
+    if args.tcp is not None:
+        url = server.serve_tcp(args.host, args.tcp, idle_timeout_s=args.idle_timeout or None)
+    else:
+        url = server.serve_pty(args.link)
     print(url, flush=True)
     info = server.info
     pacing = f", paced at {args.baud:g} baud" if args.baud else ""
+    auth = ", shared secret required" if secret is not None else ""
     print(f"hwsim serve: '{info.name}' (serial {info.serial_number}, schema {info.schema_hash()}) on {url}"
-          f"{pacing}; Ctrl-C to stop", file=sys.stderr, flush=True)
+          f"{pacing}{auth}; Ctrl-C to stop", file=sys.stderr, flush=True)
     if server.unenforced_limits:
         print(f"hwsim serve: limits {server.unenforced_limits} are declared but not enforced by this server",
               file=sys.stderr)

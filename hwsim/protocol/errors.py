@@ -54,3 +54,29 @@ class LinkTimeout(LinkError, TimeoutError):
 
 class DeviceUnplugged(LinkError):
     """The port vanished (unplug, EIO, closed socket) and did not come back within the reconnect timeout."""
+
+
+class HelloError(ProtocolError):
+    """The board's HELLO capabilities break the protocol's schema (a field missing, of the wrong type,
+    out of bounds, or inconsistent with another). Nothing beyond HELLO was sent to such a board."""
+
+
+class AuthError(ProtocolError):
+    """The shared-secret handshake failed: the board needs a secret the host lacks, the secrets differ,
+    or a board that should prove it knows the secret did not."""
+
+
+class BoardInUse(ProtocolError):
+    """The board serves one host at a time and another host holds it ("board busy: another host holds it")."""
+
+
+class DanglingLink(PortOpenError):
+    """A board server's port link outlived the server (it crashed): the path may lead to an unrelated program."""
+
+
+class EchoingLine(LinkTimeout):
+    """The line sends the host's own requests back and nothing answers (loopback plug, TX wired to RX)."""
+
+
+class IdleTimeout(DeviceUnplugged):
+    """The board dropped this host after its idle timeout and the host could not take the board back."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 import struct
 from enum import IntEnum
@@ -11,10 +10,9 @@ from typing import Any, Mapping, NoReturn
 
 import numpy as np
 
-from hwsim.device import DeviceInfo
-from hwsim.protocol.errors import (BoardBusy, FrameError, InterlockError, ProtocolError, RemoteDeviceError,
-                                   RequestError, VersionMismatch)
-from hwsim.protocol.frame import VERSION
+from hwsim.errors import ConfigError, ShapeError
+from hwsim.protocol.errors import (AuthError, BoardBusy, BoardInUse, DeviceUnplugged, FrameError, InterlockError,
+                                   ProtocolError, RemoteDeviceError, RequestError, VersionMismatch)
 from hwsim.protocol.native import NATIVE
 from hwsim.quantise import code_dtype, from_codes, lsb, to_codes
 
@@ -30,6 +28,7 @@ class MsgType(IntEnum):
     SET_PARAMS = 0x03
     GET_PARAMS = 0x04
     PING = 0x05
+    AUTH = 0x06
 
 
 class Status(IntEnum):
@@ -44,6 +43,9 @@ class Status(IntEnum):
     ERR_INTERLOCK = 6
     ERR_BUSY = 7
     ERR_TOO_LARGE = 8
+    ERR_LOCKED = 9
+    ERR_AUTH = 10
+    ERR_IDLE = 11
 
 
 # what the host raises for each error status; ERR_BUSY is retried first and raised only when retries run out
@@ -56,9 +58,11 @@ STATUS_ERRORS: dict[int, type[ProtocolError]] = {
     Status.ERR_INTERLOCK: InterlockError,
     Status.ERR_BUSY: BoardBusy,
     Status.ERR_TOO_LARGE: RequestError,
+    Status.ERR_LOCKED: BoardInUse,
+    Status.ERR_AUTH: AuthError,
+    Status.ERR_IDLE: DeviceUnplugged,
 }
-
-CAPABILITIES = ("measure", "set_params", "get_params", "ping")
+MAX_MESSAGE = 400  # characters of a board's error text the host repeats
 
 
 def status_name(status: int) -> str:
@@ -69,21 +73,36 @@ def status_name(status: int) -> str:
         return f"status {status}"
 
 
+def board_text(body: bytes) -> str:
+    """A board's error message made safe to print: UTF-8 (invalid bytes replaced), control characters
+    escaped, at most :data:`MAX_MESSAGE` characters."""
+    text = bytes(body[:4 * MAX_MESSAGE]).decode("utf-8", "replace").strip()
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE] + "..."
+    return text or "(no message)"
+
+
 def raise_for_status(status: int, body: bytes, what: str) -> NoReturn:
     """Raise the exception the host owes the user for an error response to ``what``."""
-    text = body.decode("utf-8", "replace").strip() or "(no message)"
+    text = board_text(body)
     cls = STATUS_ERRORS.get(status, RemoteDeviceError)
+    if status == Status.ERR_LOCKED:
+        raise cls(f"board busy: another host holds it (the board answered {what} with: {text}); wait until that "
+                  "host disconnects (the board drops a silent host after its idle timeout) or stop it")
     hint = {
         Status.ERR_VERSION: "; the board speaks another protocol version: update hwsim or the firmware",
         Status.ERR_INTERLOCK: "; not retried: check the input against the board's limits and reset the setup",
         Status.ERR_TOO_LARGE: "; send smaller batches (the board's max_payload is in its HELLO)",
         Status.ERR_BUSY: "; the board stayed busy through every retry: wait and try again",
+        Status.ERR_AUTH: "; give the board's shared secret (secret_file=..., hwsim probe --secret-file, or the "
+                         "HWSIM_SECRET_FILE environment variable)",
     }.get(status, "")
     raise cls(f"board answered {status_name(status)} to {what}: {text}{hint}")
 
 
 # -- samples ---------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def wire_dtype(bits: int | None) -> np.dtype:
     """Dtype of one sample on the wire: converter codes for ``bits``, float32 when ``bits`` is None."""
     return np.dtype("<f4") if bits is None else code_dtype(bits).newbyteorder("<")
@@ -144,6 +163,41 @@ def sample_count(body: bytes) -> int:
 
 
 # -- parameter blocks ---------------------------------------------------------------------------------
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def checked_param_values(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float32 array, or a :class:`ShapeError` naming parameter ``name`` when it is not real
+    numbers, holds NaN or inf, or does not fit float32 (what a board's parameter registers hold)."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"parameter '{name}' is not an array of numbers: {exc}") from exc
+    if arr.dtype.kind not in "fiub":
+        what = "complex numbers" if arr.dtype.kind == "c" else f"dtype {arr.dtype}"
+        raise ShapeError(f"parameter '{name}' holds {what}; a board parameter takes real float32 values")
+    wide = arr.astype(np.float64)
+    if not np.isfinite(wide).all():
+        raise ShapeError(f"parameter '{name}' holds NaN or inf; nothing was set: pass finite values")
+    if wide.size and np.abs(wide).max() > F32_MAX:
+        raise ShapeError(f"parameter '{name}' reaches {np.abs(wide).max():.6g}, beyond float32 "
+                         f"(|x| <= {F32_MAX:.6g}); nothing was set")
+    return wide.astype(np.float32)
+
+
+def checked_params(params: Any) -> dict[str, np.ndarray]:
+    """A ``{name: values}`` mapping with every value passed through :func:`checked_param_values`; anything
+    else (a string, a list, a non-text name) is a :class:`ConfigError`."""
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"set_params takes a dict of parameter name -> array, got {type(params).__name__}")
+    out = {}
+    for name, value in params.items():
+        if not isinstance(name, str):
+            raise ConfigError(f"parameter names are strings, got {name!r}")
+        out[name] = checked_param_values(name, value)
+    return out
+
+
 def encode_params(params: Mapping[str, np.ndarray]) -> bytes:
     """Parameter block: ``u8 count`` then ``u8 name_len, name, u32 n_values, float32 * n_values`` each."""
     if len(params) > 255:
@@ -162,7 +216,8 @@ def encode_params(params: Mapping[str, np.ndarray]) -> bytes:
 
 
 def decode_params(body: bytes) -> dict[str, np.ndarray]:
-    """Invert :func:`encode_params`: name -> flat float32 values. Truncated or padded blocks raise :class:`FrameError`."""
+    """Invert :func:`encode_params`: name -> flat float32 values; truncated or padded blocks raise
+    :class:`FrameError`."""
     if not body:
         raise FrameError("parameter block is empty; it needs at least the u8 count")
     count, pos = body[0], 1
@@ -185,67 +240,6 @@ def decode_params(body: bytes) -> dict[str, np.ndarray]:
     if pos != len(body):
         raise FrameError(f"parameter block has {len(body) - pos} bytes after its last parameter")
     return params
-
-
-# -- HELLO ----------------------------------------------------------------------------------------------
-def hello_capabilities(info: DeviceInfo, max_payload: int, protocol: int = VERSION) -> dict[str, Any]:
-    """The HELLO capabilities object a board serving a device with ``info`` declares."""
-    d = info.to_dict()
-    caps = {k: d[k] for k in ("firmware_version", "serial_number", "name", "input_shape", "output_shape",
-                              "input_range", "output_range", "dac_bits", "adc_bits", "dtype", "max_batch",
-                              "params", "limits")}
-    caps.update(protocol=protocol, schema_hash=info.schema_hash(), max_payload=int(max_payload),
-                capabilities=[c for c in CAPABILITIES if info.params or c not in ("set_params", "get_params")])
-    return caps
-
-
-def encode_hello(caps: Mapping[str, Any]) -> bytes:
-    """HELLO response body: compact UTF-8 JSON with sorted keys."""
-    return json.dumps(dict(caps), sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def decode_hello(body: bytes) -> dict[str, Any]:
-    """Parse a HELLO response body; malformed JSON or a non-object raises :class:`FrameError`."""
-    try:
-        caps = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise FrameError(f"HELLO reply is not UTF-8 JSON: {exc}") from exc
-    if not isinstance(caps, dict):
-        raise FrameError("HELLO reply is not a JSON object")
-    return caps
-
-
-def info_from_capabilities(caps: Mapping[str, Any]) -> DeviceInfo:
-    """Build the :class:`DeviceInfo` a board declares, with numbers normalised (ranges float, shapes int).
-
-    Missing or ill-typed fields raise :class:`FrameError` naming the field.
-    """
-    def need(key: str) -> Any:
-        if key not in caps:
-            raise FrameError(f"HELLO capabilities lack '{key}'; the board does not follow protocol v1")
-        return caps[key]
-
-    def bits(key: str) -> int | None:
-        v = caps.get(key)
-        return None if v is None else int(v)
-
-    try:
-        return DeviceInfo(
-            name=str(need("name")),
-            input_shape=tuple(int(v) for v in need("input_shape")),
-            output_shape=tuple(int(v) for v in need("output_shape")),
-            input_range=tuple(float(v) for v in need("input_range")),  # type: ignore[arg-type]
-            output_range=tuple(float(v) for v in need("output_range")),  # type: ignore[arg-type]
-            dac_bits=bits("dac_bits"), adc_bits=bits("adc_bits"),
-            dtype=str(caps.get("dtype", "float32")),
-            max_batch=int(need("max_batch")),
-            firmware_version=str(caps.get("firmware_version", "")),
-            serial_number=str(caps.get("serial_number", "")),
-            params={str(k): tuple(int(s) for s in v) for k, v in dict(caps.get("params") or {}).items()},
-            limits={str(k): float(v) for k, v in dict(caps.get("limits") or {}).items()},
-        )
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise FrameError(f"HELLO capabilities have a field of the wrong type: {exc}") from exc
 
 
 # -- PING ---------------------------------------------------------------------------------------------

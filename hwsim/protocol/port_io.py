@@ -15,13 +15,37 @@ Linux) raises :class:`serial.SerialException`; other OS errors propagate as :cla
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import select
+import struct
+import termios
+import time
 
 import serial
+from serial.serialposix import Serial as PosixSerial
 
 _RETRY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 CHUNK = 1 << 16
+# the line rate assumed where the port's baud setting means nothing (ptys, USB CDC, sockets, sim://): 100 kB/s
+UNKNOWN_LINE_BAUD = 1_000_000
+# paths whose baud setting is not the line rate: ptys (Linux, macOS) and USB CDC ACM devices
+_NOT_A_UART = ("/dev/pts/", "/dev/ttys", "/dev/ttyACM", "/dev/cu.usbmodem", "/dev/tty.usbmodem")
+
+
+def line_rate(ser: serial.SerialBase, explicit: float | None = None) -> float:
+    """The baud rate a request's line time is computed at: ``explicit`` when the caller gave one, the port's
+    setting on a real UART (a plain POSIX serial port that is not a pty or USB CDC, or ``rfc2217://``),
+    otherwise :data:`UNKNOWN_LINE_BAUD`."""
+    if explicit:
+        return float(explicit)
+    module = type(ser).__module__
+    if type(ser) is PosixSerial:
+        if not os.path.realpath(str(ser.port)).startswith(_NOT_A_UART) and not str(ser.port).startswith(_NOT_A_UART):
+            return float(ser.baudrate)
+    elif module == "serial.urlhandler.protocol_rfc2217":
+        return float(ser.baudrate)
+    return float(UNKNOWN_LINE_BAUD)
 
 
 def bytes_waiting(ser: serial.SerialBase) -> int:
@@ -33,22 +57,14 @@ def bytes_waiting(ser: serial.SerialBase) -> int:
     sock = getattr(ser, "_socket", None)
     if sock is not None and type(ser).__module__ == "serial.urlhandler.protocol_socket":
         try:
-            import fcntl
-            import struct
-            import termios
-
             return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
-        except (ImportError, OSError, ValueError):
+        except (OSError, ValueError):
             pass
     return ser.in_waiting
 
 
 def _posix_fd(ser: serial.SerialBase) -> int | None:
     """The file descriptor of a plain pyserial POSIX port (not a subclass such as ``spy://``), else None."""
-    try:
-        from serial.serialposix import Serial as PosixSerial
-    except ImportError:  # pragma: no cover - Windows
-        return None
     if type(ser) is not PosixSerial:
         return None
     fd = getattr(ser, "fd", None)
@@ -62,11 +78,13 @@ class PortIO:
         self.ser = ser
         self.fd = _posix_fd(ser)
 
-    def write(self, data: bytes, timeout: float | None) -> None:
-        """Send all of ``data``; :class:`serial.SerialTimeoutException` when the line takes none of it
-        for ``timeout`` seconds (None: wait as long as it takes)."""
+    def write(self, data: bytes, deadline: float | None) -> None:
+        """Send all of ``data`` by the :func:`time.monotonic` time ``deadline`` (None: as long as it takes);
+        :class:`serial.SerialTimeoutException` when the line has not taken it all by then."""
         fd = self.fd
         if fd is None:
+            if deadline is not None:
+                self.ser.write_timeout = max(1e-3, deadline - time.monotonic())
             self.ser.write(data)
             return
         view = memoryview(data)
@@ -80,7 +98,10 @@ class PortIO:
             if n:
                 view = view[n:]
                 continue
-            _, ready, _ = select.select([], [fd], [], timeout)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise serial.SerialTimeoutException("Write timeout")
+            _, ready, _ = select.select([], [fd], [], left)
             if not ready:
                 raise serial.SerialTimeoutException("Write timeout")
 

@@ -1,85 +1,63 @@
 """``sim://<device-spec>``: an in-process simulated board behind a pyserial-compatible port.
 
-``serial.serial_for_url("sim://reference?seed=3&profile=bench")`` builds the device with
-:func:`hwsim.registry.create_device` and puts a :class:`hwsim.server.DeviceServer` behind the port;
-no OS pty is involved. Query keys starting with ``link_`` configure link faults
-(``link_flip``, ``link_drop``, ``link_truncate``, ``link_unplug_at``, ``link_replug_s``,
-``link_seed``) and ``link_max_payload`` the board's max payload; every other key goes to the device.
-An unplugged board comes back, rebooted, when the same URL is opened after ``link_replug_s``.
+``serial.serial_for_url("sim://reference?seed=3&profile=bench")`` puts the board that
+:func:`hwsim.server.board_from_url` builds behind the port (see there for the query keys); no OS pty
+is involved. The port only carries bytes: what is written goes to the board's ``feed`` and its reply
+becomes readable. The board belongs to this port object: closing and reopening the same object (what
+:class:`hwsim.remote.RemoteDevice` does to reconnect) finds the same board, which refuses to be
+opened while its fault schedule keeps it unplugged and comes back rebooted. A device spec in the URL
+names registered devices only; set the port's ``allow_import`` attribute before ``open()`` to accept
+``module:Class`` (``RemoteDevice(url, allow_import=True)`` does).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
-_UNPLUGGED: dict[str, tuple[object, float]] = {}  # url -> (server, time it may be opened again)
-_UNPLUGGED_LOCK = threading.Lock()
+from hwsim.errors import ConfigError, HwsimError
+from hwsim.server.board import Board
+from hwsim.server.sim import board_from_url
 
 
-def _build_server(url: str) -> object:
-    from hwsim.errors import HwsimError
-    from hwsim.faults import LinkFaults
-    from hwsim.registry import create_device
-    from hwsim.server import DeviceServer
-
-    parts = urlsplit(url)
-    if parts.scheme != "sim":
-        raise SerialException(f"expected a URL like 'sim://reference?seed=3', got {url!r}")
-    spec = parts.netloc + parts.path
-    device_q, fault_q, max_payload = [], [], 65536
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "link_max_payload":
-            max_payload = int(value)
-        elif key.startswith("link_"):
-            fault_q.append(f"{key[5:]}={value}")
-        else:
-            device_q.append((key, value))
-    try:
-        device = create_device(spec + ("?" + urlencode(device_q) if device_q else ""))
-        faults = LinkFaults.parse(",".join(fault_q)) if fault_q else None
-    except (HwsimError, ValueError) as exc:
-        raise SerialException(f"cannot build simulated board {url!r}: {exc}") from exc
-    return DeviceServer(device, faults=faults, max_payload=max_payload)
+class SimURLError(ConfigError, SerialException):
+    """A ``sim://`` URL that names no board (unknown device, refused import, bad option)."""
 
 
 class Serial(SerialBase):
-    """A serial port whose far end is a :class:`hwsim.server.DeviceServer` in this process."""
+    """A serial port whose far end is a :class:`hwsim.server.Board` in this process."""
+
+    allow_import = False  # the caller's opt-in for 'module:Class' device specs; never taken from the URL
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        self.server = None
+        self.board: Board | None = None
         self._rx = bytearray()
         self._cond = threading.Condition()
         self._dead = False
         super().__init__(*args, **kwargs)
 
     def open(self) -> None:
-        """Plug in the simulated board named by the URL."""
+        """Plug into the simulated board named by the URL (built on the first open)."""
         if self.is_open:
             raise SerialException("Port is already open.")
         if self._port is None:
             raise SerialException("Port must be configured before it can be used.")
-        with _UNPLUGGED_LOCK:
-            entry = _UNPLUGGED.get(self._port)
-            if entry is not None:
-                server, back_at = entry
-                if time.monotonic() < back_at:
-                    raise SerialException(f"could not open port {self._port}: the simulated board is unplugged")
-                del _UNPLUGGED[self._port]
-                server.reboot()  # type: ignore[attr-defined]
-                server.unplug_pending = False  # type: ignore[attr-defined]
-            else:
-                server = _build_server(self._port)
-        self.server = server
+        if self.board is None:
+            try:
+                self.board = board_from_url(self._port, allow_import=self.allow_import)
+            except HwsimError as exc:
+                raise SimURLError(f"cannot build simulated board {self._port!r}: {exc}") from exc
+        if not self.board.plug_in():
+            raise SerialException(f"could not open port {self._port}: the simulated board is unplugged")
+        self.board.new_session()
         self._rx.clear()
         self._dead = False
         self.is_open = True
 
     def close(self) -> None:
-        """Close the port (the board stays as it is only when it was unplugged)."""
+        """Close the port; the board stays with this port object for a later :meth:`open`."""
         with self._cond:
             self.is_open = False
             self._cond.notify_all()
@@ -119,22 +97,16 @@ class Serial(SerialBase):
         """Send bytes to the board; its replies become readable at once."""
         self._check()
         data = bytes(data)
-        reply = self.server.feed(data)  # type: ignore[union-attr]
+        board = self.board
+        assert board is not None
+        reply = board.feed(data)
         with self._cond:
             self._rx += reply
-            if self.server.unplug_pending:  # type: ignore[union-attr]
-                self._unplug()
+            if board.unplugged:  # the board vanished: reads and writes fail until the port is reopened
+                self._dead = True
+                self._rx.clear()
             self._cond.notify_all()
         return len(data)
-
-    def _unplug(self) -> None:
-        faults = self.server.faults  # type: ignore[union-attr]
-        delay = faults.replug_s if faults is not None else 0.0
-        back_at = float("inf") if delay is None else time.monotonic() + delay
-        with _UNPLUGGED_LOCK:
-            _UNPLUGGED[self._port] = (self.server, back_at)
-        self._dead = True
-        self._rx.clear()
 
     def reset_input_buffer(self) -> None:
         """Discard unread reply bytes."""

@@ -1,6 +1,6 @@
 """Golden byte transcripts of protocol v1: every message type and every error status.
 
-Each recipe builds a board (a :class:`hwsim.server.DeviceServer` with a fixed clock) and a list of
+Each recipe builds a board (a :class:`hwsim.server.Board` with a fixed clock) and a list of
 request frames; the transcript is the request bytes and the board's reply bytes. The committed
 files in ``tests/hwsim/golden/`` are normative for firmware authors; ``test_golden.py`` checks the
 code still produces them byte for byte. Regenerate (after a deliberate protocol change only) with::
@@ -19,10 +19,12 @@ import numpy as np
 
 from hwsim.device import Device
 from hwsim.errors import DeviceError, TransientDeviceError
+from hwsim.protocol.auth import host_proof
+from hwsim.protocol.errors import FrameError
 from hwsim.protocol.frame import FLAG_RETRANSMIT, Frame, decode_frame, encode_frame
 from hwsim.protocol.messages import MsgType, encode_params, encode_samples
 from hwsim.reference import ReferenceDevice
-from hwsim.server import DeviceServer
+from hwsim.server import Board
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 X2 = np.array([[-1.0, -0.5, 0.0, 0.5, 1.0, 0.25, -0.25, 0.125] * 2,
@@ -43,10 +45,10 @@ class BusyDevice(ReferenceDevice):
         raise TransientDeviceError("still settling, try again")
 
 
-def board(device: Device, max_payload: int = 65536) -> DeviceServer:
+def board(device: Device, max_payload: int = 65536) -> Board:
     """A board with a fixed clock: power-on at t=0, every later reading at t=1.234 s."""
     clock = itertools.chain([0.0], itertools.repeat(1.234)).__next__
-    return DeviceServer(device, max_payload=max_payload, clock=clock)
+    return Board(device, max_payload=max_payload, clock=clock)
 
 
 def measure(seq: int, x: np.ndarray, bits: int | None = 12) -> Frame:
@@ -66,18 +68,31 @@ def corrupt_crc(frame: Frame) -> bytes:
 
 @dataclass(frozen=True)
 class Recipe:
-    """One golden file: what it shows, the board, and the requests (frames or raw wire bytes)."""
+    """One golden file: what it shows, the board, the requests (frames or raw wire bytes), and how the
+    board answers them (default: :meth:`Board.feed`; transport-level answers use another method)."""
 
     comment: str
-    board: Callable[[], DeviceServer]
+    board: Callable[[], Board]
     requests: Callable[[], list[tuple[str, Frame | bytes]]]
+    answer: Callable[[Board, bytes], bytes] = Board.feed
 
 
-def _ref() -> DeviceServer:
+SECRET = b"golden-transcript-shared-secret!"
+CHALLENGE = bytes(range(16))
+NONCE = bytes(range(100, 116))
+
+
+def _secret_board() -> Board:
+    """The reference board with a shared secret and a fixed challenge."""
+    clock = itertools.chain([0.0], itertools.repeat(1.234)).__next__
+    return Board(ReferenceDevice(seed=0), clock=clock, secret=SECRET, challenge_source=lambda: CHALLENGE)
+
+
+def _ref() -> Board:
     return board(ReferenceDevice(seed=0))
 
 
-def _float_ref() -> DeviceServer:
+def _float_ref() -> Board:
     return board(ReferenceDevice(seed=0, dac_bits=None, adc_bits=None))
 
 
@@ -148,7 +163,30 @@ RECIPES: dict[str, Recipe] = {
         "ERR_TOO_LARGE (8): a 100-byte MEASURE body sent to a board whose max_payload is 64.",
         lambda: board(ReferenceDevice(seed=0), max_payload=64), lambda: [("MEASURE seq=18, 3 samples",
                                                                           measure(18, np.zeros((3, 16))))]),
+    "err_locked": Recipe(
+        "ERR_LOCKED (9): a TCP board serving one host at a time answers another host's first request (here "
+        "HELLO) with 'board busy: another host holds it' and closes that connection. Serial firmware never "
+        "sends it.",
+        _ref, lambda: [("HELLO seq=1 from a second host", Frame(MsgType.HELLO, 1))],
+        lambda b, wire: b.locked_reply(decode_frame(wire), 12.0)),
+    "err_idle": Recipe(
+        "ERR_IDLE (11): unsolicited (no request: '>' is empty; type 0, seq 0): a TCP board sends it to a host "
+        "that stayed silent for its idle timeout (30 s here), then closes the connection. Serial firmware "
+        "never sends it.",
+        _ref, lambda: [("nothing: the host stayed silent", b"")], lambda b, wire: b.idle_notice(30.0)),
+    "auth": Recipe(
+        "AUTH (type 0x06) and ERR_AUTH (10), on a board with a shared secret (here "
+        f"{SECRET.decode()!r}, challenge bytes 0..15, host nonce bytes 100..115): HELLO declares "
+        "auth = {scheme hmac-sha256, challenge}; a MEASURE before AUTH gets ERR_AUTH; AUTH carries the nonce "
+        "and HMAC-SHA256(secret, 'hwsim-auth-host' 0x00 | challenge | nonce); its OK reply is "
+        "HMAC-SHA256(secret, 'hwsim-auth-board' 0x00 | challenge | nonce); then MEASURE is answered.",
+        _secret_board, lambda: [("HELLO seq=20", Frame(MsgType.HELLO, 20)),
+                                ("MEASURE seq=21 before AUTH", measure(21, X2[:1])),
+                                ("AUTH seq=22", Frame(MsgType.AUTH, 22, host_proof(SECRET, CHALLENGE, NONCE))),
+                                ("MEASURE seq=23", measure(23, X2[:1]))]),
 }
+# transcripts of what only a TCP board or a board with a shared secret sends (the C99 core is neither)
+SERIAL_FIRMWARE_EXEMPT = ("err_locked", "err_idle", "auth")
 
 
 def describe(wire: bytes) -> str:
@@ -161,11 +199,11 @@ def describe(wire: bytes) -> str:
 def transcript(name: str) -> list[tuple[str, bytes, bytes]]:
     """(label, request wire bytes, reply wire bytes) for each request of recipe ``name``."""
     recipe = RECIPES[name]
-    server = recipe.board()
+    board_ = recipe.board()
     out = []
     for label, req in recipe.requests():
         wire = req if isinstance(req, bytes) else encode_frame(req)
-        out.append((label, wire, server.feed(wire)))
+        out.append((label, wire, recipe.answer(board_, wire)))
     return out
 
 
@@ -175,8 +213,8 @@ def render(name: str) -> str:
              "# '>' host to board, '<' board to host: hex of the bytes on the wire (COBS frame + 0x00)."]
     for label, req, rep in transcript(name):
         try:
-            head = describe(req)
-        except Exception:  # the malformed example cannot be decoded, which is its point
+            head = describe(req) if req else "none: the board sends the reply on its own"
+        except FrameError:  # the malformed example cannot be decoded, which is its point
             head = "malformed"
         lines += [f"# request: {label} [{head}]", f"> {req.hex()}"]
         lines += [f"# reply: [{describe(rep)}]" if rep else "# reply: none", f"< {rep.hex()}".rstrip()]

@@ -1,4 +1,5 @@
-"""Issue 2 acceptance: a run of 2,000+ requests through bit flips, drops, truncations and one unplug/replug."""
+"""Issue 2 acceptance: a run of 2,000+ requests through bit flips, drops, truncations and one unplug/replug,
+with the host's default settings (issue 12, defect 7: the defaults must survive the documented fault rates)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def test_faulty_link_never_accepts_corruption_nor_measures_twice(spin_s: float) 
     truth = twin(seed=0)
     truth.set_params({"gain": GAIN})
     try:
-        with RemoteDevice(url, timeout=0.05, retries=10, reconnect_timeout_s=10.0) as remote:
+        with RemoteDevice(url) as remote:  # library defaults: timeout 1 s (adaptive), 10 retries, 5 s reconnect
+            assert (remote.timeout, remote.retries, remote.reconnect_timeout_s) == (1.0, 10, 5.0)
             remote.set_params({"gain": GAIN})
             requested = 0
             for i in range(2000):

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from hwsim.protocol import cobs
 from hwsim.protocol.errors import FrameError, ProtocolError
 from hwsim.protocol.frame import Frame, FrameReader, decode_frame, encode_frame
-from hwsim.protocol.messages import (MsgType, decode_hello, decode_params, decode_ping_reply, decode_samples,
-                                     encode_params, encode_samples, info_from_capabilities)
+from hwsim.protocol.hello import decode_hello, info_from_capabilities
+from hwsim.protocol.messages import (MsgType, decode_params, decode_ping_reply, decode_samples, encode_params,
+                                     encode_samples)
 from hwsim.reference import ReferenceDevice
 from hwsim.server import DeviceServer
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hwsim.protocol.frame import decode_frame
-from hwsim.protocol.messages import (MsgType, Status, decode_hello, decode_params, decode_ping_reply, decode_samples,
-                                     info_from_capabilities)
+from hwsim.protocol.hello import decode_hello, info_from_capabilities
+from hwsim.protocol.messages import MsgType, Status, decode_params, decode_ping_reply, decode_samples
 from tests.hwsim.golden_transcripts import GOLDEN_DIR, RECIPES, parse, transcript
 
 NAMES = sorted(RECIPES)
@@ -31,7 +31,7 @@ def test_board_reproduces_committed_bytes(name: str) -> None:
 def test_every_message_type_and_error_status_is_covered() -> None:
     types, statuses = set(), set()
     for name in NAMES:
-        for req, rep in committed(name):
+        for _, rep in committed(name):
             if rep:
                 frame = decode_frame(rep)
                 statuses.add(frame.status)

@@ -57,7 +57,8 @@ def test_interlock_is_never_retried(pty_board) -> None:  # noqa: F811
         x[2, 3] = 1.5
         with pytest.raises(InterlockError, match="max_abs_input"):
             remote.measure(x)
-        assert remote.stats["retransmits"] == 0
+        # a resend (if any) answered a lost or late reply, never the interlock error
+        assert remote.stats["retransmits"] == remote.stats["timeouts"] + remote.stats["bad_replies"]
         assert server.stats["MEASURE"] == 1 and server.measurements == 0
         y = remote.measure(inputs(4))  # the link is fine afterwards
     np.testing.assert_array_equal(y, twin(dac_bits=None, adc_bits=None).measure(inputs(4)))
@@ -67,7 +68,8 @@ def test_float_board_sends_float32_exactly(pty_board) -> None:  # noqa: F811
     server = pty_board(ReferenceDevice(seed=1, dac_bits=None, adc_bits=None))
     x = inputs(10, seed=3)
     with RemoteDevice(server.url) as remote:
-        np.testing.assert_array_equal(remote.measure(x), ReferenceDevice(seed=1, dac_bits=None, adc_bits=None).measure(x))
+        truth = ReferenceDevice(seed=1, dac_bits=None, adc_bits=None)
+        np.testing.assert_array_equal(remote.measure(x), truth.measure(x))
 
 
 def test_version_mismatch_is_refused(pty_board) -> None:  # noqa: F811

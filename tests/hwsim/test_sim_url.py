@@ -8,7 +8,8 @@ import serial
 
 import hwsim.remote  # noqa: F401  (registers the sim:// handler with pyserial)
 from hwsim.protocol.frame import Frame, FrameReader, encode_frame
-from hwsim.protocol.messages import MsgType, decode_hello
+from hwsim.protocol.hello import decode_hello
+from hwsim.protocol.messages import MsgType
 from hwsim.registry import create_device
 from hwsim.remote import RemoteDevice
 from hwsim.server import in_process_twin

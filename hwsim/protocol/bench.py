@@ -31,6 +31,17 @@ import time
 from typing import Any, Sequence
 
 import numpy as np
+import serial
+
+from hwsim.cli.serve import SPIN_US
+from hwsim.errors import DeviceError
+from hwsim.protocol.frame import Frame, decode_frame, encode_frame
+from hwsim.protocol.messages import MsgType, decode_samples, encode_samples, sample_bytes
+from hwsim.protocol.pacing import line_seconds
+from hwsim.registry import create_device
+from hwsim.remote import RemoteDevice
+from hwsim.report import time_call, time_pair, write_bench
+from hwsim.server import ServedProcess, in_process_twin
 
 DEVICE = "reference"
 SIZES = (64, 1024, 4096)
@@ -52,8 +63,6 @@ DEFINITIONS = {
 
 def _batch(payload_b: int, info: Any, seed: int = 0) -> np.ndarray:
     """Inputs whose DAC codes take ``payload_b`` bytes (at least one sample), uniform over the input range."""
-    from hwsim.protocol.messages import sample_bytes
-
     n = max(1, payload_b // sample_bytes(info.input_shape, info.dac_bits))
     lo, hi = info.input_range
     return np.random.default_rng(seed).uniform(lo, hi, (n, *info.input_shape)).astype(np.float32)
@@ -61,17 +70,12 @@ def _batch(payload_b: int, info: Any, seed: int = 0) -> np.ndarray:
 
 def _check(y: np.ndarray, twin: Any, x: np.ndarray, what: str) -> None:
     """Refuse to time a link whose result is not exactly the in-process ideal profile's."""
-    from hwsim.errors import DeviceError
-
     if not np.array_equal(y, twin.measure(x)):
         raise DeviceError(f"{what} result differs from the in-process ideal profile; not benchmarking a wrong link")
 
 
 def _wire_sizes(dev: Any, x: np.ndarray) -> tuple[int, int, int, int]:
     """(request payload, reply payload, request frame bytes, reply frame bytes) of one MEASURE of ``x``."""
-    from hwsim.protocol.frame import Frame, encode_frame
-    from hwsim.protocol.messages import MsgType, encode_samples, sample_bytes
-
     i = dev.info
     req = encode_samples(x, i.input_range, i.dac_bits)
     rep = encode_samples(np.zeros((x.shape[0], *i.output_shape), np.float32) + 0.5, i.output_range, i.adc_bits)
@@ -86,9 +90,6 @@ def _repeats(expected_s: float, quick: bool) -> int:
 
 def naive_round_trip(ser: Any, dev_info: Any, x: np.ndarray, seq: int) -> np.ndarray:
     """One MEASURE with a host that reads the reply one byte per ``read(1)`` call (the peer to beat)."""
-    from hwsim.protocol.frame import Frame, decode_frame, encode_frame
-    from hwsim.protocol.messages import MsgType, decode_samples, encode_samples
-
     ser.write(encode_frame(Frame(MsgType.MEASURE, seq, encode_samples(x, dev_info.input_range, dev_info.dac_bits))))
     buf = bytearray()
     while True:
@@ -106,8 +107,6 @@ def naive_round_trip(ser: Any, dev_info: Any, x: np.ndarray, seq: int) -> np.nda
 
 def paired_overhead(dev: Any, twin: Any, quick: bool) -> dict[str, float]:
     """:func:`hwsim.report.time_pair` of a 1 KiB MEASURE through ``dev`` and in process through ``twin``."""
-    from hwsim.report import time_pair
-
     x = _batch(1024, twin.info)
     return time_pair(lambda: dev.measure(x), lambda: twin.measure(x), repeat=200 if quick else 2000)
 
@@ -115,32 +114,22 @@ def paired_overhead(dev: Any, twin: Any, quick: bool) -> dict[str, float]:
 def overhead_without_polling(quick: bool, twin: Any) -> float:
     """Remote overhead (ms, 1 KiB, unpaced pty) of a board started with ``--spin-us 0``: every request
     wakes the board's process from ``select`` (the peer of the default line polling)."""
-    from hwsim.remote import RemoteDevice
-    from hwsim.server import ServedProcess
-
     with ServedProcess(DEVICE, "--pty", "--spin-us", "0") as served, RemoteDevice(served.url, timeout=5.0) as dev:
         return paired_overhead(dev, twin, quick)["diff"] * 1e3
 
 
 def bench_link(baud: int | None, sizes: Sequence[int], quick: bool, twin: Any) -> tuple[list[dict], dict]:
     """Rows for one link (a fresh board process), plus unpaced extras (overhead and peers)."""
-    import serial
-
-    from hwsim.protocol.pacing import line_seconds
-    from hwsim.remote import RemoteDevice
-    from hwsim.report import time_call
-    from hwsim.server import ServedProcess
-
     rows, extra = [], {}
     options = ["--pty"] + (["--baud", str(baud)] if baud else [])
     with ServedProcess(DEVICE, *options) as served:
-        with RemoteDevice(served.url, timeout=5.0) as dev:
+        with RemoteDevice(served.url, timeout=5.0, baudrate=baud) as dev:  # the host knows the line rate
             for size in sizes:
                 x = _batch(size, dev.info)
                 _check(dev.measure(x), twin, x, served.url)
                 p_in, p_out, f_in, f_out = _wire_sizes(dev, x)
                 line_s = line_seconds(f_in + f_out, baud) if baud else 0.0
-                st = time_call(lambda: dev.measure(x), repeat=_repeats(line_s, quick), warmup=2)
+                st = time_call(lambda x=x: dev.measure(x), repeat=_repeats(line_s, quick), warmup=2)
                 rt = st["median"]
                 bits = (p_in + p_out) * 8
                 row = {"link": f"pty {baud} baud" if baud else "pty unpaced", "baud": baud,
@@ -171,9 +160,6 @@ def bench_link(baud: int | None, sizes: Sequence[int], quick: bool, twin: Any) -
 
 def bench_sim(quick: bool, twin: Any) -> float:
     """Median MEASURE round trip (1 KiB) through the in-process ``sim://`` board: protocol cost without the OS."""
-    from hwsim.remote import RemoteDevice
-    from hwsim.report import time_call
-
     with RemoteDevice(f"sim://{DEVICE}", timeout=5.0) as dev:
         x = _batch(1024, dev.info)
         _check(dev.measure(x), twin, x, "sim://")
@@ -182,11 +168,6 @@ def bench_sim(quick: bool, twin: Any) -> float:
 
 def main(argv: Sequence[str]) -> int:
     """Run the link benchmark, print the table, optionally write JSON."""
-    from hwsim.cli.serve import SPIN_US
-    from hwsim.registry import create_device
-    from hwsim.report import write_bench
-    from hwsim.server import in_process_twin
-
     p = argparse.ArgumentParser(prog="hwsim bench link", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
