@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "edge": ("edge.cli:main", "compile, run and benchmark models with TVM for CPU, CUDA and Jetson"),
     "compress": ("agents.n2n.cli:main", "RL-driven network compression (N2N)"),
     "netllm": ("agents.netllm.cli:main", "adapt a language model to networking tasks (collect, train, eval)"),
+    "rl": ("agents.rl.cli:main", "train PPO on the networking environments (train, eval)"),
     "bench": ("hwsim.cli.bench:main", "benchmarks: link, physical, perturbation, edge, agents, compress, netllm"),
 }
 
