@@ -31,7 +31,7 @@ from hwsim.protocol.hello import HELLO_MAX_BYTES, decode_hello, validate_capabil
 from hwsim.protocol.messages import (MsgType, Status, board_text, checked_params, decode_params, decode_ping_reply,
                                      decode_samples, encode_params, encode_samples, raise_for_status, sample_bytes)
 from hwsim.protocol.pacing import line_seconds
-from hwsim.protocol.port_io import UNKNOWN_LINE_BAUD, PortIO, line_rate
+from hwsim.protocol.port_io import UNKNOWN_LINE_BAUD, PortIO, close_port, line_rate
 from hwsim.protocol.pty_port import check_link
 from hwsim.protocol.rto import RetransmitTimer
 
@@ -160,10 +160,7 @@ class RemoteDevice(Device):
     def _close_port(self) -> None:
         ser, self._ser = self._ser, None
         if ser is not None:
-            try:
-                ser.close()
-            except _SERIAL_ERRORS:
-                pass
+            close_port(ser)
 
     # -- budgets ---------------------------------------------------------------------------------------
     def budget_s(self, request_body_b: int, reply_body_b: int) -> float:

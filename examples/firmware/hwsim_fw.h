@@ -71,6 +71,9 @@ extern "C" {
 #define HWSIM_MSG_SET_PARAMS 0x03u
 #define HWSIM_MSG_GET_PARAMS 0x04u
 #define HWSIM_MSG_PING 0x05u
+/* AUTH (optional, boards with a shared secret; docs/protocol.md "Security model"): this core has no
+ * secret, declares no "auth" in HELLO, and answers AUTH with ERR_TYPE. */
+#define HWSIM_MSG_AUTH 0x06u
 
 #define HWSIM_FLAG_RESPONSE 0x01u
 #define HWSIM_FLAG_RETRANSMIT 0x02u
@@ -85,6 +88,10 @@ extern "C" {
 #define HWSIM_ERR_INTERLOCK 6
 #define HWSIM_ERR_BUSY 7
 #define HWSIM_ERR_TOO_LARGE 8
+/* Sent by TCP board servers and boards with a shared secret only; this core never sends them. */
+#define HWSIM_ERR_LOCKED 9
+#define HWSIM_ERR_AUTH 10
+#define HWSIM_ERR_IDLE 11
 
 /* hwsim_fw_init results (configuration mistakes, found once at start-up). */
 #define HWSIM_INIT_OK 0

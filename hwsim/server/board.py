@@ -259,6 +259,7 @@ class Board:
 
     def locked_reply(self, request: Frame, held_s: float) -> bytes:
         """The ERR_LOCKED answer a transport serving one host at a time gives another host's ``request``."""
+        self.stats["refused_hosts"] += 1
         return self._reply(request, Status.ERR_LOCKED,
                            f"board busy: another host holds it (connected {held_s:.0f} s ago); try again later")
 
