@@ -43,7 +43,7 @@ class RawHost:
         while True:
             try:
                 data = self.sock.recv(1 << 16)
-            except (socket.timeout, ConnectionResetError):
+            except (TimeoutError, ConnectionResetError):
                 return
             if not data:
                 return
