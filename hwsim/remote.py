@@ -228,7 +228,7 @@ class RemoteDevice(Device):
             self._seq = (self._seq + 1) & 0xFFFF
             request = Frame(type=mtype, seq=self._seq, body=body)
             wire = encode_frame(request)
-            resend = encode_frame(replace(request, flags=FLAG_RETRANSMIT))
+            resend = b""  # the RETRANSMIT copy, encoded when first needed
             reply_wire = encoded_size(max(reply_len, ERROR_REPLY_B))
             started = time.monotonic()
             end = started + self.budget_s(len(body), reply_len)
@@ -257,6 +257,8 @@ class RemoteDevice(Device):
                 wait = self.timer.wait(lost)
                 req_line = line_seconds(len(lead) + len(wire), self._baud)
                 try_end = min(now + wait + req_line + line_seconds(reply_wire, self._baud), end)
+                if not fresh and not resend:
+                    resend = encode_frame(replace(request, flags=FLAG_RETRANSMIT))
                 try:
                     self._io.write((lead + wire) if fresh else resend, try_end)
                     sent = time.monotonic()
