@@ -7,6 +7,8 @@ target (a JSON-dict target; tvm is imported only then). The host CPU is asked of
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import platform
 import re
@@ -15,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from edge.errors import UnknownTargetError
+from edge.tvm_quirks import load_runtime_device_apis
 
 # normalise `platform.machine()` / triple prefixes to one architecture name
 _ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
@@ -85,7 +88,7 @@ class TargetSpec:
                "host": host}
         return tvm.target.Target(cfg)
 
-    def host_only(self) -> "TargetSpec":
+    def host_only(self) -> TargetSpec:
         """This machine's CPU: where a model built for a GPU or another board is verified as a proxy."""
         return resolve("host")
 
@@ -119,9 +122,6 @@ def physical_cores() -> int:
 
 def cuda_available() -> bool:
     """True when a CUDA GPU is usable through TVM here (libcuda present and a device 0)."""
-    import ctypes
-    import ctypes.util
-
     if not ctypes.util.find_library("cuda"):
         try:  # containers often mount the driver where ldconfig does not look, yet the loader finds it
             ctypes.CDLL("libcuda.so.1")
@@ -129,8 +129,6 @@ def cuda_available() -> bool:
             return False
     try:
         import tvm
-
-        from edge.tvm_quirks import load_runtime_device_apis
 
         load_runtime_device_apis()
         return bool(tvm.cuda(0).exist)

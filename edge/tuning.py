@@ -26,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import TuningError
+from edge.pooled_builder import pooled_builder
+from edge.targets import physical_cores
+from edge.tvm_quirks import ffi_smoke, meta_schedule_logging_safe, preload_meta_schedule, worker_init
+from hwsim.data import cache_dir
 
 KEY_FILE = "key.json"
 RECORDS_FILE = "database_tuning_record.json"
@@ -50,8 +54,6 @@ def task_budget(flop: float, trials: int, model_flop: float = 0.0) -> int:
 def database_dir(model_hash: str, target_json: str, root: str | os.PathLike | None = None) -> Path:
     """The database folder for a model structure and a target (created if missing)."""
     if root is None:
-        from hwsim.data import cache_dir
-
         root = cache_dir("tvm-tuning")
     digest = hashlib.sha256(f"{model_hash}|{target_json}".encode()).hexdigest()[:24]
     path = Path(root) / digest
@@ -80,8 +82,6 @@ def read_key(work_dir: str | os.PathLike) -> dict[str, Any]:
 def _check_ffi() -> None:
     if _smoke_checked:
         return
-    from edge.tvm_quirks import ffi_smoke
-
     ok, detail = ffi_smoke()
     if not ok:
         raise TuningError(f"MetaSchedule does not work with the installed TVM packages ({detail}). "
@@ -119,15 +119,10 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
         return {"records": record_count(work_dir), "tasks": key.get("tasks"), "trials": key["trials"],
                 "seconds": 0.0, "reused": True, "tuned_seconds": key.get("seconds")}
     _check_ffi()
-    from edge.tvm_quirks import meta_schedule_logging_safe, preload_meta_schedule, worker_init
-
     preload_meta_schedule()
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.relax_integration import extract_tasks, extracted_tasks_to_tune_contexts
     from tvm.s_tir.meta_schedule.tune import tune_tasks
-
-    from edge.pooled_builder import pooled_builder
-    from edge.targets import physical_cores
 
     threads = num_threads or physical_cores()
     t0 = time.perf_counter()

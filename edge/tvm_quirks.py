@@ -15,8 +15,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import inspect
 import linecache
+import logging
 import subprocess
 import sys
 from typing import Iterator
@@ -80,8 +82,6 @@ def meta_schedule_logging_safe() -> Iterator[None]:
     """MetaSchedule's logger set-up (``create_loggers``, run for every batch of tune contexts) lists the
     names of the handlers already on its logger and fails on one without a name, such as the capture
     handler pytest attaches after the first set-up. Detach unnamed handlers for the duration."""
-    import logging
-
     logger = logging.getLogger("tvm.s_tir.meta_schedule")
     unnamed = [h for h in logger.handlers if h.get_name() is None]
     for handler in unnamed:
@@ -110,8 +110,6 @@ def load_runtime_device_apis() -> list[str]:
     """With TVM's runtime alone (a board, or ``TVM_USE_RUNTIME_LIB=1``) the CUDA device API and the
     runtime extras are not loaded (the compiler library pulls them in otherwise): load those the package
     ships and this machine can open. Returns the libraries loaded by this call."""
-    import ctypes
-
     from tvm import base, libinfo
 
     if not getattr(base, "_RUNTIME_ONLY", False):
