@@ -30,9 +30,9 @@ def _row(task: str, method: str, metric: str, value: float, std: float | None = 
 
 def bench_abr(trace_set: str = "fcc-test") -> list[dict[str, Any]]:
     """Every ABR baseline on the test protocol of ``trace_set``; ``vs_ref`` is the ratio to BBA."""
-    from agents.abr_eval import evaluate_abr
-    from agents.baselines.abr import BBA, RateBased, RobustMPC
-    from agents.envs.abr import ABREnv
+    from agents.abr.evaluate import evaluate_abr
+    from agents.abr.baselines import BBA, RateBased, RobustMPC
+    from agents.abr.env import ABREnv
 
     env = ABREnv(trace_set, train=False)
     results = {p.name: evaluate_abr(p, env) for p in (BBA(), RateBased(), RobustMPC(), RobustMPC.netllm_variant())}
@@ -108,7 +108,7 @@ def bench_throughput(min_time: float, num_envs: int = 8) -> list[dict[str, Any]]
     import gymnasium as gym
 
     import agents  # noqa: F401
-    from agents.envs.abr import ABREnv
+    from agents.abr.env import ABREnv
 
     actions = np.random.default_rng(0).integers(6, size=4096).tolist()
     rows = []
@@ -137,9 +137,9 @@ def bench_throughput(min_time: float, num_envs: int = 8) -> list[dict[str, Any]]
 def bench_ppo(timesteps: int, seed: int = 0, subprocess: bool = False, n_envs: int = 8) -> list[dict[str, Any]]:
     """Train PPO on ``hwsim/ABR-v0`` (HSDPA train traces) and score it on the FCC and HSDPA test
     protocols next to BBA and robustMPC."""
-    from agents.abr_eval import evaluate_abr
-    from agents.baselines.abr import BBA, RobustMPC
-    from agents.envs.abr import ABREnv
+    from agents.abr.evaluate import evaluate_abr
+    from agents.abr.baselines import BBA, RobustMPC
+    from agents.abr.env import ABREnv
     from agents.ppo import PPOConfig, SB3Policy, make_ppo
 
     start = time.perf_counter()

@@ -37,7 +37,7 @@ class Stage:
     __slots__ = ("job", "index", "tmpl", "num_tasks", "launched", "finished", "moving", "parents_left",
                  "last_duration_ms")
 
-    def __init__(self, job: "Job", index: int, tmpl: StageTemplate, parents: int) -> None:
+    def __init__(self, job: Job, index: int, tmpl: StageTemplate, parents: int) -> None:
         self.job, self.index, self.tmpl = job, index, tmpl
         self.num_tasks = tmpl.num_tasks
         self.launched = self.finished = self.moving = 0

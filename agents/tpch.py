@@ -13,7 +13,7 @@ import gzip
 import json
 from bisect import bisect_left
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, cache
 from typing import Any
 
 import numpy as np
@@ -149,7 +149,7 @@ def load_templates(sizes: tuple[str, ...] = QUERY_SIZES) -> dict[tuple[int, str]
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_size(size: str) -> dict[tuple[int, str], JobTemplate]:
     from hwsim.data import fetch
 

@@ -9,7 +9,7 @@ NetLLM's ``viewport_prediction/config.py``: train and test differ in video *and*
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Sequence
 
 import numpy as np
@@ -75,7 +75,7 @@ class ViewportWindows:
     def __len__(self) -> int:
         return len(self.history)
 
-    def subset(self, dataset: str) -> "ViewportWindows":
+    def subset(self, dataset: str) -> ViewportWindows:
         """The samples of one dataset."""
         keep = self.dataset == dataset
         return ViewportWindows(*(getattr(self, f)[keep] for f in
@@ -96,7 +96,7 @@ def read_trajectory(path, dataset: str, video: int, user: int) -> Trajectory:
     return Trajectory(dataset, video, user, angles)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_trajectories(split: str, datasets: tuple[str, ...] = DATASETS) -> tuple[Trajectory, ...]:
     """Every trajectory of ``split`` (``train`` or ``test``) in ``datasets``, in a fixed order."""
     from hwsim.data import fetch

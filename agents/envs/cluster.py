@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.cluster_sim import ClusterSimulator, Stage
+from agents.envs.text import RENDER_MODES, ansi_text, check_render_mode
 from agents.tpch import QUERY_SIZES, sample_job_sequence
 from hwsim.errors import ConfigError
 
@@ -64,14 +65,17 @@ class ClusterSchedulingEnv(gym.Env):
     ``slot_job_supply``, ``slot_job_work_s``, ``slot_job_arrival_s``; and, with ``graph_info=True``, ``dag``: a
     :class:`JobGraph` of the active jobs for graph encoders (a tuple, so vector environments keep it
     per sub-environment whatever its size).
+
+    **Rendering.** ``render_mode="ansi"``: the simulated time, executors, jobs and runnable stages.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 4}
 
     def __init__(self, num_executors: int = 50, num_jobs: int = 200, mean_interarrival_s: float = 25.0,
                  moving_delay_ms: float = 2000.0, warmup_delay_ms: float = 1000.0, max_slots: int = 64,
                  reward_scale: float = 1e-3, query_sizes: tuple[str, ...] = QUERY_SIZES,
-                 graph_info: bool = True) -> None:
+                 graph_info: bool = True, render_mode: str | None = None) -> None:
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         if num_executors < 1 or num_jobs < 1 or max_slots < 1 or mean_interarrival_s <= 0:
             raise ConfigError("num_executors, num_jobs and max_slots must be >= 1 and mean_interarrival_s > 0")
         self.num_executors, self.num_jobs, self.max_slots = int(num_executors), int(num_jobs), int(max_slots)
@@ -86,7 +90,8 @@ class ClusterSchedulingEnv(gym.Env):
         self._slots: list[Stage] = []
         self._hidden = 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new job sequence on an idle cluster."""
         super().reset(seed=seed)
         jobs = sample_job_sequence(self.np_random, self.num_jobs, self.mean_interarrival_ms, self.query_sizes)
@@ -180,3 +185,14 @@ class ClusterSchedulingEnv(gym.Env):
         return JobGraph(np.array(rows, dtype=np.float32).reshape(-1, len(DAG_NODE_FEATURES)),
                         np.concatenate(edges) if edges else np.zeros((0, 2), dtype=np.int64),
                         np.array(ptr, dtype=np.int64), slot_node)
+
+    def render(self) -> str | None:
+        """The cluster's state as text (``ansi``)."""
+        if self.render_mode != "ansi":
+            return None
+        sim = self.sim
+        return ansi_text(f"cluster at {sim.now / 1000.0:.1f} s", {
+            "idle_executors": f"{sim.num_idle} of {self.num_executors}", "active_jobs": len(sim.active_jobs),
+            "jobs_done": f"{sim.completed} of {self.num_jobs}", "mean_jct_s": sim.mean_jct_s,
+            "runnable_stages": [(s.job.id, s.index, s.demand) for s in self._slots[:8]]
+            + (["..."] if len(self._slots) > 8 else [])})

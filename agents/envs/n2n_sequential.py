@@ -9,6 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from agents.envs.n2n_removal import render_student
+from agents.envs.text import RENDER_MODES, check_render_mode
 from agents.n2n.layers import FEATURES
 from agents.n2n.task import SHRINK_FACTORS, N2NTask, task_from_options
 from hwsim.errors import ConfigError, ShapeError
@@ -41,15 +43,19 @@ class N2NSequentialEnv(gym.Env):
 
     **Options**: as :class:`agents.envs.n2n_removal.N2NRemovalEnv`, plus ``allow_remove=False`` to
     make action 0 mean the smallest factor instead of removal.
+
+    **Rendering.** ``render_mode="ansi"``: as :class:`agents.envs.n2n_removal.N2NRemovalEnv`.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 1}
 
     def __init__(self, teacher: str = "resnet", dataset: str = "digits", quick: bool = False, distill_epochs: int = 4,
                  reward: str = "params", target: str = "host", seed: int = 0,
                  factors: Sequence[float] = SHRINK_FACTORS, max_params_ratio: float | None = None,
                  allow_remove: bool = True,
-                 task: N2NTask | None = None) -> None:
+                 task: N2NTask | None = None, render_mode: str | None = None) -> None:
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self.last: tuple[float, dict[str, Any]] | None = None
         self.task = task_from_options(teacher, dataset, quick, distill_epochs, reward, target, seed, factors,
                                       max_params_ratio, task)
         self.allow_remove = bool(allow_remove)
@@ -102,4 +108,9 @@ class N2NSequentialEnv(gym.Env):
         if len(self.decisions) < self.n_layers:
             return self._obs(), 0.0, False, False, {"layer": len(self.decisions)}
         reward, info = self.task.outcome(self.student_arch(self.decisions))
+        self.last = (float(reward), info)
         return self._obs(), float(reward), True, False, info
+
+    def render(self) -> str | None:
+        """The teacher and the last student as text (``ansi``)."""
+        return render_student(self)

@@ -37,7 +37,7 @@ class StudentResult:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "StudentResult":
+    def from_json(cls, data: Mapping[str, Any]) -> StudentResult:
         """Rebuild from :meth:`to_json` output (unknown keys are ignored)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})

@@ -104,14 +104,14 @@ class Arch:
         body = ",".join(layer.key() for layer in self.layers)
         return f"{'x'.join(map(str, self.in_shape))}|{body}|{self.head}|{self.num_classes}"
 
-    def remove(self, keep: Sequence[int | bool]) -> "Arch":
+    def remove(self, keep: Sequence[int | bool]) -> Arch:
         """The architecture with the layers whose ``keep`` entry is false removed."""
         keep = list(keep)
         if len(keep) != len(self.layers):
             raise ConfigError(f"a removal action needs {len(self.layers)} keep flags, got {len(keep)}")
         return replace(self, layers=tuple(layer for layer, k in zip(self.layers, keep) if bool(k)))
 
-    def shrink(self, factors: Sequence[float]) -> "Arch":
+    def shrink(self, factors: Sequence[float]) -> Arch:
         """The architecture with each shrinkable layer's width multiplied by its factor (rounded, at least
         1); factors of pool layers are ignored."""
         factors = list(factors)

@@ -72,7 +72,7 @@ class N2NTask:
     """
 
     def __init__(self, config: TaskConfig | None = None, cache: StudentCache | None = None,
-                 pool: "RolloutPool | None" = None, teacher: Teacher | None = None) -> None:
+                 pool: RolloutPool | None = None, teacher: Teacher | None = None) -> None:
         self.config = config or TaskConfig()
         cfg = self.config
         self.teacher = teacher or load_teacher(teacher_spec(cfg.teacher, cfg.dataset, cfg.quick, cfg.teacher_seed))

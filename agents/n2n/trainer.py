@@ -108,7 +108,7 @@ class SearchState:
                 "seen": {s: sorted(v) for s, v in self.seen.items()}}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "SearchState":
+    def from_json(cls, data: dict[str, Any]) -> SearchState:
         """Rebuild from :meth:`to_json` output."""
         state = cls()
         for s, b in data["best"].items():

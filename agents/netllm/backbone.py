@@ -144,7 +144,7 @@ def _quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_backbone(spec: BackboneSpec, device: str = "cpu") -> "Backbone":
+def load_backbone(spec: BackboneSpec, device: str = "cpu") -> Backbone:
     """Build the frozen backbone described by ``spec`` on ``device`` (float32, eval mode)."""
     from transformers import AutoModel
 

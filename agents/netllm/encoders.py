@@ -32,9 +32,10 @@ def _conv(width: int, kernel: int, length: int, out: int, channels: int = 1) -> 
 
 
 class ABRStateEncoder(nn.Module):
-    """Pensieve state ``(..., 6, history_len)`` -> 6 tokens ``(..., 6, embed_dim)``.
+    """Pensieve state ``(..., 6, history_len)``, or the environment's flattened ``(..., 6 x history_len)``,
+    -> 6 tokens ``(..., 6, embed_dim)``.
 
-    Rows (see :class:`agents.envs.abr.ABREnv`): 0 last bitrate, 1 buffer, 2 throughput history,
+    Rows (see :class:`agents.abr.env.ABREnv`): 0 last bitrate, 1 buffer, 2 throughput history,
     3 download-time history, 4 next chunk sizes in the first ``levels`` columns, 5 chunks left.
     """
 
@@ -55,6 +56,8 @@ class ABRStateEncoder(nn.Module):
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         """Token embeddings of every state in the batch."""
+        if state.shape[-1:] == (ABR_ROWS * self.history_len,):
+            state = state.reshape(*state.shape[:-1], ABR_ROWS, self.history_len)
         if state.shape[-2:] != (ABR_ROWS, self.history_len):
             raise ShapeError(f"ABR states must end in shape ({ABR_ROWS}, {self.history_len}); got {tuple(state.shape)}")
         lead = state.shape[:-2]

@@ -50,7 +50,7 @@ class ReturnStats:
     max_timestep: int
 
     @classmethod
-    def from_pool(cls, pool: ExperiencePool, config: TrainConfig) -> "ReturnStats":
+    def from_pool(cls, pool: ExperiencePool, config: TrainConfig) -> ReturnStats:
         """Statistics of ``pool`` under the scale and discount of ``config``."""
         lo, hi = float(pool.rewards.min()), float(pool.rewards.max())
         if not hi > lo:

@@ -87,7 +87,7 @@ class ExperiencePool:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "ExperiencePool":
+    def load(cls, path: str | Path) -> ExperiencePool:
         """Read a pool written by :meth:`save`."""
         path = Path(path)
         if not path.is_file():

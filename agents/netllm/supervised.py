@@ -36,7 +36,9 @@ class TrajectoryModel(nn.Module):
         self.register_buffer("periodic", torch.tensor(periodic), persistent=False)
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:
-        """Predicted future orientations."""
+        """Predicted future orientations (``history`` may also be the environment's flat ``(B, history x 3)``)."""
+        if history.ndim == 2 and history.shape[-1] % 3 == 0:
+            history = history.reshape(history.shape[0], -1, 3)
         x = self.norm(self.encoder(history))
         b, t = x.shape[:2]
         pos = torch.arange(t, device=x.device)
@@ -63,6 +65,8 @@ def window_loss(model: TrajectoryModel, pool: ExperiencePool, batch_size: int,
     if pool.targets is None:
         raise DataError("supervised training needs a pool with targets; collect it for the 'vp' task")
     obs, targets = np.asarray(pool.observations, dtype=np.float32), np.asarray(pool.targets, dtype=np.float32)
+    if obs.ndim == 2 and obs.shape[1] % 3 == 0:  # the environment's flat (history x 3) observations
+        obs = obs.reshape(len(obs), -1, 3)
     if obs.ndim != 3 or targets.shape[1:] != (model.future, 3):
         raise ShapeError(f"viewport pool must hold histories (n, h, 3) and targets (n, {model.future}, 3); "
                          f"got {obs.shape} and {targets.shape}")

@@ -15,7 +15,7 @@ from hwsim.errors import ConfigError
 
 
 def _abr_baselines() -> dict[str, Callable[[], Policy]]:
-    from agents.baselines.abr import BASELINES, RobustMPC
+    from agents.abr.baselines import BASELINES, RobustMPC
 
     table: dict[str, Callable[[], Policy]] = dict(BASELINES)
     table["mpc-netllm"] = RobustMPC.netllm_variant
@@ -35,7 +35,7 @@ def _vp_target(info: dict[str, Any]) -> np.ndarray:
 
 
 def _abr_summary(episodes: list) -> dict[str, Any]:
-    from agents.abr_eval import ABRResult
+    from agents.abr.evaluate import ABRResult
 
     qoe, bitrate, rebuffer, smooth, per_trace = [], [], [], [], []
     for ep in episodes:
@@ -143,12 +143,13 @@ def build_model(task: Task, backbone: Any, spaces: dict[str, Any], config: Any, 
     (from :func:`env_spaces`); ``max_timestep`` bounds the decision model's timestep embedding."""
     obs_shape, action = tuple(spaces["observation_shape"]), spaces["action"]
     if task.kind == "offline-rl":
-        from agents.netllm.encoders import ABRStateEncoder
+        from agents.netllm.encoders import ABR_ROWS, ABRStateEncoder
         from agents.netllm.offline_rl import DecisionModel
 
         if action["type"] != "discrete":
             raise ConfigError(f"task {task.name} needs a discrete action space")
-        encoder = ABRStateEncoder(backbone.hidden_size, history_len=obs_shape[-1], levels=action["n"],
+        history_len = obs_shape[-1] if len(obs_shape) > 1 else obs_shape[0] // ABR_ROWS  # flat or (6, history)
+        encoder = ABRStateEncoder(backbone.hidden_size, history_len=history_len, levels=action["n"],
                                   feature_dim=config.feature_dim)
         return DecisionModel(backbone, encoder, action["n"], max_timestep, config.context)
     from agents.netllm.supervised import TrajectoryModel

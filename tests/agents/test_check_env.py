@@ -15,7 +15,7 @@ import agents  # noqa: F401
 from agents.registration import ENVIRONMENTS
 
 SMALL = {"hwsim/ClusterScheduling-v0": {"num_jobs": 4}}  # the full episode is long; semantics are the same
-NETWORKING_MODULES = ("agents.envs.abr", "agents.envs.viewport", "agents.envs.cluster")
+NETWORKING_MODULES = ("agents.abr.env", "agents.envs.viewport", "agents.envs.cluster")
 # the networking environments; the N2N environments in the same table are checked by their own tests
 NETWORKING = sorted(i for i, spec in ENVIRONMENTS.items()
                     if spec["entry_point"].partition(":")[0] in NETWORKING_MODULES)
@@ -62,6 +62,6 @@ def test_every_networking_task_is_registered():
 def test_import_registers_without_loading_environments():
     code = ("import sys, agents, gymnasium; "
             "assert 'hwsim/ABR-v0' in gymnasium.registry; "
-            "loaded = [m for m in ('agents.envs.abr', 'agents.cluster_sim', 'torch', 'scipy') if m in sys.modules]; "
+            "loaded = [m for m in ('agents.abr.env', 'agents.cluster_sim', 'torch', 'scipy') if m in sys.modules]; "
             "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import agents  # noqa: F401
-from agents.abr_eval import evaluate_abr
-from agents.baselines.abr import BBA, RateBased
+from agents.abr.evaluate import evaluate_abr
+from agents.abr.baselines import BBA, RateBased
 from agents.baselines.viewport import LinearRegression
-from agents.envs.abr import ABREnv
+from agents.abr.env import ABREnv
 from agents.netllm.adapt import build, evaluate, make_policy
 from agents.netllm.backbone import BackboneSpec
 from agents.netllm.lora import LoRAConfig

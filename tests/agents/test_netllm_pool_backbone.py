@@ -17,7 +17,7 @@ def test_collect_records_whole_episodes_of_each_policy(tmp_path):
     pool = collect_pool(get_task("abr"), ["bba", "rate"], episodes=2, seed=5)
     assert pool.policy_names == ("bba", "rate") and pool.env_id == "hwsim/ABR-v0"
     assert len(pool.episodes()) == 4 and all(s.stop - s.start == 47 for s in pool.episodes())
-    assert pool.observations.shape == (4 * 47, 6, 8) and pool.targets is None
+    assert pool.observations.shape == (4 * 47, 48) and pool.targets is None
     summary = pool.summary()
     assert summary["policies"]["bba"]["episodes"] == 2 and summary["policies"]["rate"]["steps"] == 94
     # both policies met the same two episodes (same seeds): same first observation

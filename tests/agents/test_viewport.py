@@ -75,8 +75,8 @@ def test_env_reward_is_minus_mae_and_matches_dataset_metric():
 def test_env_spaces_info_and_bad_action():
     env = ViewportEnv("train")
     obs, info = env.reset(seed=0)
-    assert obs.shape == (10, 3) and env.action_space.shape == (20, 3)
-    np.testing.assert_allclose(obs * np.array([180.0, 90.0, 180.0]), info["history_deg"], atol=1e-4)
+    assert obs.shape == (30,) and env.action_space.shape == (20, 3)
+    np.testing.assert_allclose(obs.reshape(10, 3) * np.array([180.0, 90.0, 180.0]), info["history_deg"], atol=1e-4)
     _, reward, _, _, info = env.step(np.zeros((20, 3), dtype=np.float32))
     assert reward == pytest.approx(-info["mae_deg"]) and info["target_deg"].shape == (20, 3)
     with pytest.raises(ShapeError):
