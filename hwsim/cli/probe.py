@@ -24,7 +24,8 @@ def main(argv: Sequence[str]) -> int:
     """Handshake with the board at the URL and print its capabilities (or only its schema hash)."""
     p = argparse.ArgumentParser(prog="hwsim probe", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("url", help="serial port or URL: /dev/ttyACM0, socket://host:port, sim://reference, ...")
+    p.add_argument("url", help="serial port or URL: /dev/ttyACM0, socket://host:port, sim://reference, ...; or an "
+                               "instrument chain: 'visa?config=chain.yaml' (identities, capabilities, one test shot)")
     p.add_argument("--baud", type=int, help="baud rate for a real serial port")
     p.add_argument("--timeout", type=float, default=1.0, help="longest wait in seconds for a reply (default 1)")
     p.add_argument("--retries", type=int, default=3, help="resends before giving up (default 3)")
@@ -36,7 +37,10 @@ def main(argv: Sequence[str]) -> int:
                    help="print only the schema hash computed from the declared fields (accepts a wrong hash)")
     p.add_argument("--json", action="store_true", help="print the capabilities as JSON")
     args = p.parse_args(argv)
+    if args.url.startswith("visa?"):  # a VISA instrument chain, opened in process (docs/instruments.md)
+        from hwsim.instruments.probe import main as probe_chain
 
+        return probe_chain(args.url)
     with RemoteDevice(args.url, timeout=args.timeout, retries=args.retries, baudrate=args.baud,
                       verify_schema=not args.schema_hash, secret_file=args.secret_file,
                       allow_import=args.allow_import) as dev:
