@@ -164,16 +164,17 @@ class VisaChain(Device):
         w, r = s.write_step, s.read_step
 
         def bits(b: int | None) -> str:
-            return f"{b}-bit" if b else "float32"
+            return f"protocol v1 {b}-bit codes" if b else "protocol v1 float32"
 
         bench = f", simulated bench {s.simulation.name}" if self.simulated and s.simulation else ""
         lines = [f"chain        {s.name}  ({s.path}{bench})"]
         lines += [f"instrument   {i.describe()}" for i in self.instruments.values()]
         lines += [
-            f"input        {s.input.shape} range {s.input.range} {bits(s.input.bits)}, written to '{w.instrument}' as "
-            f"{w.encoding.format} {w.encoding.dtype} codes {w.encoding.codes or s.input.range}",
-            f"output       {s.output.shape} range {s.output.range} V {bits(s.output.bits)}, read from '{r.instrument}' "
-            f"with '{r.text}' ({r.encoding.format} {r.encoding.dtype}), {s.output.points_per_value} point(s) per value",
+            f"input        {s.input.shape} range {s.input.range} ({bits(s.input.bits)}), written to "
+            f"'{w.instrument}' as {w.encoding.format} {w.encoding.dtype} codes {w.encoding.codes or s.input.range}",
+            f"output       {s.output.shape} range {s.output.range} V ({bits(s.output.bits)}), read from "
+            f"'{r.instrument}' with '{r.text}' ({r.encoding.format} {r.encoding.dtype}), "
+            f"{s.output.points_per_value} point(s) per value",
             f"shots        {s.rows_per_shot} row(s) per shot, {s.time_per_row_s * 1e3:.4g} ms per row, "
             f"max_batch {s.max_batch}, {len(s.measure)} steps per shot",
         ]
