@@ -104,7 +104,8 @@ class RemoteDevice(Device):
         self.verify_schema = verify_schema
         self.allow_import = allow_import
         self._require_auth = secret_file is not None
-        self._secret = load_secret(secret_file) if secret_file is not None else secret_from_env()
+        # without secret_file, the file named by HWSIM_SECRET_FILE is read when a board asks for a secret
+        self._secret = load_secret(secret_file) if secret_file is not None else None
         self.stats: Counter[str] = Counter()
         self.capabilities: dict[str, Any] = {}
         self.max_payload = 0
@@ -346,6 +347,8 @@ class RemoteDevice(Device):
                 raise AuthError(f"a shared secret was given, but the board at '{self.url}' does not ask for one; "
                                 "refusing a board that cannot prove it knows the secret (drop secret_file to use it)")
             return
+        if self._secret is None:
+            self._secret = secret_from_env()
         if self._secret is None:
             raise AuthError(f"the board at '{self.url}' requires a shared secret (HMAC-SHA256 challenge in its "
                             "HELLO); pass secret_file=... (hwsim probe --secret-file) or set HWSIM_SECRET_FILE")

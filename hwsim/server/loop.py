@@ -104,15 +104,15 @@ class ServeLoop:
             if chunk is None:
                 timeout = WAKE_S if idle is None else max(0.0, min(WAKE_S, last + idle - time.monotonic()))
                 ready = self.wait([conn.fileno(), *transport.fds()], timeout)
-                transport.service(ready)
-                if conn.fileno() not in ready:
+                if conn.fileno() in ready:  # the holder first: a host that just hung up frees the board
+                    chunk = conn.read_now()  # for whoever is connecting in the same instant
+                if chunk != b"":
+                    transport.service(ready)
+                if chunk is None:
                     if idle is not None and time.monotonic() - last >= idle:
                         board.stats["idle_drops"] += 1
                         conn.write(board.idle_notice(idle))
                         return
-                    continue
-                chunk = conn.read_now()
-                if chunk is None:
                     continue
             if not chunk:
                 board.stats["hangups"] += 1
