@@ -44,7 +44,7 @@ class LinkFaults:
         self.counts = {"flip": 0, "drop": 0, "truncate": 0, "unplug": 0}
 
     @classmethod
-    def parse(cls, text: str) -> "LinkFaults":
+    def parse(cls, text: str) -> LinkFaults:
         """Build from ``"flip=0.05,drop=0.01,truncate=0.01,unplug_at=500,replug_s=0.3,seed=1"``."""
         names = {f.name for f in fields(cls) if f.init}
         kwargs: dict[str, float | int | None] = {}
