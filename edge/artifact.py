@@ -1,4 +1,5 @@
-"""Deployable artifacts: a folder with the compiled library, the weights and ``manifest.json``.
+"""Deployable artifacts: a folder with the compiled library, the weights and ``manifest.json`` (written
+here; :mod:`edge.loading` reads them back into a model).
 
 The library is a shared object linked for the target's CPU. A cross-compiled library (aarch64 boards) is
 linked with Debian's ``aarch64-linux-gnu-gcc`` when it is installed; without it the artifact holds a tar of
@@ -19,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from edge.cuda_aot import aot_packer
 from edge.errors import ArtifactError, TargetMismatchError
-from edge.importer import TensorSpec
+from edge.stages import stage
 from edge.targets import TargetSpec, cuda_available, local_arch
 from hwsim.data import sha256_file
 
@@ -45,8 +47,6 @@ def _link(compiled: Any, directory: Path, cuda_aot: bool) -> tuple[str, dict[str
     report: dict[str, Any] = {}
     if spec.is_cuda:
         if cuda_aot:
-            from edge.cuda_aot import aot_packer
-
             pack, device = aot_packer(compiled.executable, spec.cuda_arch)
             kwargs["fpack_imports"] = pack
             report["device_code"] = {"ahead_of_time": True, **device}
@@ -91,7 +91,8 @@ def export(compiled: Any, directory: str | os.PathLike, cuda_aot: bool = True) -
         raise ArtifactError("refusing to export a model whose verification failed")
     for stale in ("model.so", "model.tar"):
         (directory / stale).unlink(missing_ok=True)
-    lib_name, link = _link(compiled, directory, cuda_aot)
+    with stage("export", f"linking the '{compiled.spec.name}' library"):
+        lib_name, link = _link(compiled, directory, cuda_aot)
     np.savez(directory / PARAMS, **{f"p{i:04d}": p for i, p in enumerate(compiled.params)})
     import tvm
 
@@ -169,34 +170,4 @@ def check_runnable(manifest: dict[str, Any]) -> None:
             here = None
         if here and here != target["mcpu"]:
             warnings.warn(f"the artifact was compiled for CPU {target['mcpu']} and this one is {here}; "
-                          "it may run slower or fail with an illegal instruction. Recompile here.")
-
-
-def load(directory: str | os.PathLike) -> Any:
-    """Load an artifact folder into a callable :class:`~edge.compile.CompiledModel`."""
-    import tvm
-
-    from edge.compile import CompiledModel
-
-    directory = Path(directory)
-    manifest = read_manifest(directory)
-    check_runnable(manifest)
-    lib_path = directory / manifest["files"]["library"]
-    from edge.tvm_quirks import load_runtime_device_apis
-
-    load_runtime_device_apis()
-    try:
-        lib = tvm.runtime.load_module(str(lib_path))
-    except Exception as exc:  # noqa: BLE001 - TVM raises TVMError/RuntimeError/OSError
-        raise ArtifactError(f"cannot load {lib_path}: {exc}") from exc
-    with np.load(directory / manifest["files"]["params"]) as data:
-        params = [data[k] for k in sorted(data.files)]
-    if len(params) != manifest.get("params", {}).get("count", len(params)):
-        raise ArtifactError(f"{directory / PARAMS} holds {len(params)} arrays, the manifest says "
-                            f"{manifest['params']['count']}; re-export the artifact")
-    info = {k: manifest.get(k, {}) for k in ("verification", "tuning", "build")}
-    info["source"] = manifest.get("source_model", {})
-    info["artifact_dir"] = str(directory)
-    return CompiledModel(lib, spec_from_manifest(manifest), [TensorSpec.from_json(s) for s in manifest["inputs"]],
-                         [TensorSpec.from_json(s) for s in manifest["outputs"]], params,
-                         list(manifest.get("params", {}).get("source_names", [])), info=info)
+                          "it may run slower or fail with an illegal instruction. Recompile here.", stacklevel=2)

@@ -20,7 +20,6 @@ TVM rows also give the largest deviation from PyTorch over the whole test split.
 from __future__ import annotations
 
 import argparse
-import copy
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -33,13 +32,20 @@ from torch import nn
 
 from edge import zoo
 from edge.compress.channel import ChannelConfig, channel_prune
-from edge.compress.lowrank import LowRankConfig, lowrank_compress
+from edge.backends import BACKENDS as BACKEND_TABLE
+from edge.backends import BenchModel
+from edge.compile import compile_model
+from edge.compress.lowrank import LowRankConfig, lowrank_compress, to_ordered, truncated
 from edge.compress.prune import LotteryConfig, lottery_ticket
 from edge.compress.quantize import export_qdq_onnx, quantize_int8
 from edge.compress.stats import count_macs, count_nonzero, count_params
 from edge.compress.surgery import fold_batchnorm
 from edge.digits import DigitsSplit, digits_split
-from edge.train import TrainConfig, steps_per_epoch
+from edge.dynamic import (CondEarlyExit, CondRunner, EarlyExitRunner, compile_stages, eager_stages, pick_threshold,
+                          run_per_sample, threshold_sweep)
+from edge.ort import export_onnx
+from edge.runner import Runner
+from edge.train import EdgeTrainConfig, steps_per_epoch
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.progress import progress
 from hwsim.report import table, time_interleaved, write_bench
@@ -103,7 +109,7 @@ class Variant:
 # ---------------------------------------------------------------- models
 
 
-def compression_configs(quick: bool, train: TrainConfig, data: DigitsSplit) -> dict[str, Any]:
+def compression_configs(quick: bool, train: EdgeTrainConfig, data: DigitsSplit) -> dict[str, Any]:
     """The configuration of each compression method (small budgets under ``quick``)."""
     if quick:
         short = replace(train, epochs=1)
@@ -111,10 +117,10 @@ def compression_configs(quick: bool, train: TrainConfig, data: DigitsSplit) -> d
                 "channel": ChannelConfig(keep=0.25, finetune=replace(short, lr=1e-3)),
                 "lowrank": LowRankConfig(train=replace(short, lr=1e-3), finetune=replace(short, epochs=0))}
     return {"lottery": LotteryConfig(rounds=3, rate=0.5, rewind_step=steps_per_epoch(data, train), train=train),
-            "channel": ChannelConfig(keep=0.25, criterion="l1", finetune=TrainConfig(epochs=10, lr=1e-3,
+            "channel": ChannelConfig(keep=0.25, criterion="l1", finetune=EdgeTrainConfig(epochs=10, lr=1e-3,
                                                                                        seed=train.seed)),
-            "lowrank": LowRankConfig(train=TrainConfig(epochs=10, lr=1e-3, seed=train.seed),
-                                     finetune=TrainConfig(epochs=3, lr=3e-4, seed=train.seed))}
+            "lowrank": LowRankConfig(train=EdgeTrainConfig(epochs=10, lr=1e-3, seed=train.seed),
+                                     finetune=EdgeTrainConfig(epochs=3, lr=3e-4, seed=train.seed))}
 
 
 def _describe(model: nn.Module, data: DigitsSplit) -> dict[str, Any]:
@@ -157,8 +163,6 @@ def build_variant(name: str, data: DigitsSplit, cfg: BenchConfig) -> Variant:
 
     def template(metrics: dict[str, Any]) -> nn.Module:
         if method == "lowrank":  # same layer structure as the cached model; sizes come from its weights
-            from edge.compress.lowrank import to_ordered, truncated
-
             dense_arch = fold_batchnorm(zoo.build(spec)) if mcfg.fold_batchnorm else zoo.build(spec)
             return truncated(to_ordered(dense_arch, mcfg.min_rank), metrics["fraction"])
         return zoo.build(spec)
@@ -170,72 +174,21 @@ def build_variant(name: str, data: DigitsSplit, cfg: BenchConfig) -> Variant:
 # ---------------------------------------------------------------- backends
 
 
-@dataclass
-class Backend:
-    """How to run one model on one backend at one batch size."""
-
-    call: Callable[[np.ndarray], np.ndarray] | None = None       # numpy in, numpy out
-    resident: Callable[[], Any] | None = None                    # input already inside the runtime
-    info: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-def torch_backend(model: nn.Module, x: np.ndarray) -> Backend:
-    """PyTorch eager in inference mode."""
-    model = copy.deepcopy(model).eval()
-
-    def call(a: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model(torch.from_numpy(a)).numpy()
-
-    xt = torch.from_numpy(x.copy())
-
-    def resident() -> Any:
-        with torch.inference_mode():
-            return model(xt)
-
-    return Backend(call, resident)
-
-
-def ort_backend(variant: Variant, x: np.ndarray, threads: int, workdir: Path) -> Backend:
-    """ONNX Runtime on the model exported to ONNX (a QDQ graph for int8)."""
-    import onnxruntime as ort
-
-    from edge.ort import export_onnx, ort_session
-
+def bench_model(variant: Variant, workdir: Path) -> BenchModel:
+    """``variant`` as the backends take it: its module, its ONNX file (a QDQ graph for int8) written on
+    first use, and its verification tolerance."""
     path = workdir / f"{variant.name}.onnx"
-    if not path.exists():
-        example = torch.from_numpy(x[:1])
-        if variant.method == "int8":
-            export_qdq_onnx(variant.model, example, path)
-        else:
-            export_onnx(variant.model, example, path)
-    call = ort_session(path, threads)
-    sess = call.session  # type: ignore[attr-defined]
-    binding = sess.io_binding()
-    binding.bind_ortvalue_input("x", ort.OrtValue.ortvalue_from_numpy(x.copy()))
-    binding.bind_output("y")
-    return Backend(call, lambda: sess.run_with_iobinding(binding), {"onnx": path.name})
 
+    def onnx_file(x: np.ndarray) -> Path:
+        if not path.exists():
+            example = torch.from_numpy(x[:1])
+            if variant.method == "int8":
+                export_qdq_onnx(variant.model, example, path)
+            else:
+                export_onnx(variant.model, example, path)
+        return path
 
-def tvm_backend(model: nn.Module, x: np.ndarray, threads: int, tune: int, atol: float = ATOL) -> Backend:
-    """The model compiled by :func:`edge.compile_model` for this CPU at a static batch size (verified
-    against PyTorch within ``atol`` and ``rtol = 1e-4`` by the compile itself)."""
-    import edge
-
-    start = time.perf_counter()
-    try:
-        compiled = edge.compile_model(model, example_inputs=(torch.from_numpy(x),), num_threads=threads,
-                                      tune_trials=tune, atol=atol)
-    except HwsimError as exc:  # verification failure, unsupported operator, tuning failure
-        return Backend(error=f"{type(exc).__name__}: {exc}")
-    info = {"compile_s": round(time.perf_counter() - start, 2), "verification": compiled.info.get("verification"),
-            "tuning": compiled.info.get("tuning")}
-    if tune > 0 and not (info["tuning"] or {}).get("records"):
-        return Backend(error=f"TuningError: tuning with {tune} trials per task left no usable record (every "
-                             "candidate failed to build or run), so this build would be the untuned one; see the "
-                             f"MetaSchedule logs in {(info['tuning'] or {}).get('database')}", info=info)
-    return Backend(compiled, compiled.prepared_call(x), info)
+    return BenchModel(variant.name, variant.model, onnx_file, atol=INT8_ATOL if variant.method == "int8" else ATOL)
 
 
 def run_batched(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int, static: bool) -> np.ndarray:
@@ -261,32 +214,29 @@ def bench_variant(variant: Variant, data: DigitsSplit, cfg: BenchConfig, workdir
     y_test = data.y_test.numpy()
     macs = count_macs(variant.model, data.x_test)
     backends = [b for b in BACKENDS if b != "tvm-tuned" or cfg.tune > 0]
-    atol = INT8_ATOL if variant.method == "int8" else ATOL
+    model = bench_model(variant, workdir)
+    atol = model.atol
     acc: dict[str, float] = {}
     agree: dict[str, float] = {}
     err: dict[str, float] = {}
     reference: np.ndarray | None = None
     rows = []
-    timing: list[tuple[dict[str, Any], Backend]] = []
+    timing: list[tuple[dict[str, Any], Runner]] = []
     for batch in sorted(cfg.batches, reverse=True):  # accuracy is measured with the largest batch
         x = np.ascontiguousarray(x_test[:batch]) if batch <= len(x_test) else \
             np.ascontiguousarray(np.resize(x_test, (batch, *x_test.shape[1:])))
         for name in backends:
-            if name == "pytorch":
-                be = torch_backend(variant.model, x)
-            elif name == "onnxruntime":
-                be = ort_backend(variant, x, cfg.threads, workdir)
-            else:
-                be = tvm_backend(variant.model, x, cfg.threads, cfg.tune if name == "tvm-tuned" else 0, atol)
-                if be.call is not None:
-                    compiled_store[(variant.name, name, batch)] = be.call
+            backend = BACKEND_TABLE[name]
+            be = backend.build(model, x, cfg.threads, cfg.tune)
+            if backend.compiled and be.call is not None:
+                compiled_store[(variant.name, name, batch)] = be.call
             row: dict[str, Any] = {"model": variant.name, "method": variant.method, "backend": name,
                                    "batch": batch, "threads": cfg.threads}
             if be.error is not None:
                 rows.append({**row, "error": be.error})
                 continue
             if name not in acc:  # accuracy (and deviation from PyTorch) over the whole test split
-                out = run_batched(be.call, x_test, batch, static=name.startswith("tvm"))
+                out = run_batched(be.call, x_test, batch, static=backend.static_batch)
                 if name == "pytorch":
                     reference = out
                 acc[name] = float((out.argmax(1) == y_test).mean())
@@ -294,12 +244,12 @@ def bench_variant(variant: Variant, data: DigitsSplit, cfg: BenchConfig, workdir
                     err[name] = float(np.abs(out - reference).max())
                     agree[name] = float((out.argmax(1) == reference.argmax(1)).mean())
                     row["match_torch_1e-4"] = bool(np.allclose(out, reference, atol=ATOL, rtol=1e-4))
-            elif name.startswith("tvm"):  # other batch sizes are other builds: check them on their input
-                want = torch_backend(variant.model, x).call(x)
+            elif backend.compiled:  # other batch sizes are other builds: check them on their input
+                want = BACKEND_TABLE["pytorch"].build(model, x, cfg.threads).call(x)
                 got = np.asarray(be.call(x))
                 err[name] = max(err.get(name, 0.0), float(np.abs(got - want).max()))
                 row["match_torch_1e-4"] = bool(np.allclose(got, want, atol=ATOL, rtol=1e-4))
-            if name.startswith("tvm"):
+            if backend.compiled:
                 row["verify_atol"] = atol
             row.update({"test_acc": acc[name], "max_abs_err_vs_torch": err.get(name),
                         "pred_agree_torch": agree.get(name),
@@ -313,7 +263,7 @@ def bench_variant(variant: Variant, data: DigitsSplit, cfg: BenchConfig, workdir
     return rows
 
 
-def time_backends(timing: list[tuple[dict[str, Any], Backend]], x: np.ndarray, cfg: BenchConfig) -> None:
+def time_backends(timing: list[tuple[dict[str, Any], Runner]], x: np.ndarray, cfg: BenchConfig) -> None:
     """Time every backend of one model and batch round-robin (:func:`hwsim.report.time_interleaved`), end
     to end and resident, so that all of them see the same machine state; fills each row's latencies."""
     if not timing:
@@ -379,10 +329,6 @@ def early_exit_section(variant: Variant, data: DigitsSplit, cfg: BenchConfig,
                        compiled_store: dict[tuple[str, str, int], Any]) -> dict[str, Any]:
     """Threshold sweep of the early-exit CNN compiled stage by stage, against every stage and against
     the whole network compiled as one module; the same policy with ``torch.cond`` (Relax ``If``)."""
-    import edge
-    from edge.dynamic import (CondEarlyExit, CondRunner, EarlyExitRunner, compile_stages, eager_stages,
-                              pick_threshold, run_per_sample, threshold_sweep)
-
     net = variant.model
     backend = "tvm-tuned" if cfg.tune > 0 else "tvm"
     x1 = data.x_test[:1]
@@ -402,7 +348,7 @@ def early_exit_section(variant: Variant, data: DigitsSplit, cfg: BenchConfig,
 
     mono = compiled_store.get((variant.name, backend, 1))
     if mono is None:
-        mono = edge.compile_model(net, example_inputs=(x1,), **kw)
+        mono = compile_model(net, example_inputs=(x1,), **kw)
     last = len(net.stages) - 1
     mono_times = [run_per_sample(lambda a: (mono(a), np.array([last])), x_test)[2] for _ in range(cfg.sweep_repeat)]
     mono_s = float(np.median(mono_times))
@@ -410,7 +356,7 @@ def early_exit_section(variant: Variant, data: DigitsSplit, cfg: BenchConfig,
     cond_points: list[Any] = []
     cond_error = None
     try:
-        cond = edge.compile_model(CondEarlyExit(net).eval(), example_inputs=(x1, torch.tensor([0.9])), **kw)
+        cond = compile_model(CondEarlyExit(net).eval(), example_inputs=(x1, torch.tensor([0.9])), **kw)
         cond_points = threshold_sweep(CondRunner(cond, len(net.stages)), x_test, y_test, thresholds,
                                       repeat=cfg.sweep_repeat)
     except HwsimError as exc:
@@ -463,9 +409,9 @@ def acceptance(rows: Sequence[dict[str, Any]], compression: Sequence[dict[str, A
                                                "passed_resident": wins_res >= 3}
     else:
         out["1_tuned_tvm_beats_ort_batch1"] = {"passed_e2e": None, "why": "no tuned rows: run with --tune TRIALS"}
-    compiled = [r for r in rows if r["backend"].startswith("tvm") and "e2e_us" in r]
+    compiled = [r for r in rows if BACKEND_TABLE[r["backend"]].compiled and "e2e_us" in r]
     failed = [f"{r['model']}/{r['backend']}/b{r['batch']}: {r['error'][:120]}" for r in rows
-              if r["backend"].startswith("tvm") and "error" in r]
+              if BACKEND_TABLE[r["backend"]].compiled and "error" in r]
     out["1_compiled_outputs_match_torch"] = {
         "float_rows_within_1e-4": all(r.get("match_torch_1e-4") is not False for r in compiled
                                       if r["method"] != "int8"),

@@ -14,12 +14,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from edge.artifact import cross_linker, read_manifest
+from edge.cuda_aot import nvcc_path, supported_archs
+from edge.errors import InputMismatchError
+from edge.factory import load_factory
+from edge.loading import load
+from edge.onnx_import import is_onnx, read_onnx
+from edge.rpc import start_server
+from edge.targets import TARGETS
+from edge.timing import time_model
 from hwsim.cli import dispatch
+from hwsim.errors import ConfigError
+from hwsim.report import table, write_bench
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("edge.cli:compile_main", "compile an ONNX file or a module:factory for a target into an artifact"),
@@ -38,10 +50,13 @@ def main(argv: Sequence[str]) -> int:
 def compile_main(argv: Sequence[str]) -> int:
     """``hwsim edge compile``."""
     p = argparse.ArgumentParser(prog="hwsim edge compile", description="Compile, verify and export a model.")
-    p.add_argument("model", help="an .onnx file, or module:factory / file.py:factory returning (model, example_inputs)")
-    p.add_argument("--target", "-t", default="host", help="host, cuda[:sm_XX], jetson-orin, ... (see hwsim edge targets)")
+    p.add_argument("model",
+                   help="an .onnx file, or module:factory / file.py:factory returning (model, example_inputs)")
+    p.add_argument("--target", "-t", default="host",
+                   help="host, cuda[:sm_XX], jetson-orin, ... (see hwsim edge targets)")
     p.add_argument("--output", "-o", required=True, help="artifact folder to write")
-    p.add_argument("--tune", type=int, default=0, metavar="TRIALS", help="MetaSchedule trials per task (default 0: untuned)")
+    p.add_argument("--tune", type=int, default=0, metavar="TRIALS",
+                   help="MetaSchedule trials per task (default 0: untuned, default schedules)")
     p.add_argument("--tuning-db", default=None, help="tuning database root (default: the hwsim cache)")
     p.add_argument("--no-verify", action="store_true", help="skip checking the compiled model against the source model")
     p.add_argument("--atol", type=float, default=1e-4)
@@ -51,19 +66,27 @@ def compile_main(argv: Sequence[str]) -> int:
     p.add_argument("--max-batch", type=int, default=None, metavar="N",
                    help="dynamic batch up to N (implies --dynamic-batch); activations for N are reserved")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for verification and tuning")
-    p.add_argument("--no-cuda-aot", action="store_true", help="ship CUDA source (NVRTC on the device) instead of nvcc-compiled code")
+    p.add_argument("--no-cuda-aot", action="store_true",
+                   help="ship CUDA source (NVRTC on the device) instead of nvcc-compiled code")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
+                   help="shape of an ONNX input with free dimensions (repeat per input; NAME= may be left out "
+                        "for a model with one input)")
+    p.add_argument("--no-default-schedules", action="store_true",
+                   help="leave untuned CPU kernels as TVM's naive loops (for comparison; much slower)")
     args = p.parse_args(argv)
 
+    # edge.compile brings torch and the TVM frontends: imported when a compile runs, not for --help
     from edge.compile import compile_model
-    from edge.importer import load_factory
 
-    if args.model.endswith(".onnx") or Path(args.model).suffix == ".onnx":
+    if is_onnx(args.model):
         model, examples = args.model, None
     else:
         model, examples = load_factory(args.model)
     compiled = compile_model(model, examples, target=args.target, tune_trials=args.tune,
-                             dynamic_batch=args.max_batch or args.dynamic_batch, verify=not args.no_verify, atol=args.atol,
-                             rtol=args.rtol, num_threads=args.threads, tuning_db=args.tuning_db)
+                             dynamic_batch=args.max_batch or args.dynamic_batch, verify=not args.no_verify,
+                             atol=args.atol, rtol=args.rtol, num_threads=args.threads, tuning_db=args.tuning_db,
+                             input_shapes=parse_input_shapes(args.input_shape, args.model),
+                             default_schedules=not args.no_default_schedules)
     out = compiled.export(args.output, cuda_aot=not args.no_cuda_aot)
     manifest = json.loads((out / "manifest.json").read_text())
     ver = manifest["verification"]
@@ -83,9 +106,38 @@ def compile_main(argv: Sequence[str]) -> int:
     return 0
 
 
-def _inputs_for(manifest: dict[str, Any], files: Sequence[str] | None, seed: int = 0) -> list[np.ndarray]:
-    from edge.errors import InputMismatchError
+def parse_input_shapes(items: Sequence[str], model: str) -> dict[str, tuple[int, ...]] | None:
+    """``["x=1,3,224,224", ...]`` (or one bare ``1,3,224,224`` for a one-input ONNX model) as
+    ``{name: shape}``; a :class:`~hwsim.errors.ConfigError` saying the form otherwise."""
+    if not items:
+        return None
+    shapes: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        name, sep, dims = item.rpartition("=")
+        if not sep:
+            if len(items) != 1 or not is_onnx(model):
+                raise ConfigError(f"--input-shape '{item}' needs the input's name: NAME=D0,D1,...")
+            name = single_input_name(model)
+        try:
+            shape = tuple(int(d) for d in dims.split(",") if d.strip()) if dims.strip() else ()
+        except ValueError as exc:
+            raise ConfigError(f"--input-shape '{item}': dimensions must be integers, e.g. x=1,3,224,224") from exc
+        shapes[name] = shape
+    return shapes
 
+
+def single_input_name(model: str) -> str:
+    """The name of the one input of the ONNX file ``model`` (initializers listed as inputs left out)."""
+    proto, _, label = read_onnx(model)
+    inits = {t.name for t in proto.graph.initializer}
+    names = [i.name for i in proto.graph.input if i.name not in inits]
+    if len(names) != 1:
+        raise ConfigError(f"{label} has {len(names)} inputs ({', '.join(names)}): give --input-shape NAME=... "
+                          "for each")
+    return names[0]
+
+
+def _inputs_for(manifest: dict[str, Any], files: Sequence[str] | None, seed: int = 0) -> list[np.ndarray]:
     specs = manifest["inputs"]
     if files:
         if len(files) != len(specs):
@@ -114,8 +166,6 @@ def run_main(argv: Sequence[str]) -> int:
     p.add_argument("--output", "-o", default=None, help="save the (first) output as .npy")
     args = p.parse_args(argv)
 
-    from edge.artifact import load, read_manifest
-
     manifest = read_manifest(args.directory)
     arrays = _inputs_for(manifest, args.input)
     outs = load(args.directory).run_list(*arrays)
@@ -140,10 +190,6 @@ def bench_main(argv: Sequence[str]) -> int:
     p.add_argument("--json", default=None, help="write the result as JSON")
     args = p.parse_args(argv)
 
-    from edge.artifact import read_manifest
-    from edge.timing import time_model
-    from hwsim.report import write_bench
-
     manifest = read_manifest(args.directory)
     arrays = _inputs_for(manifest, args.input)
     stats = time_model(args.directory, arrays, repeat=args.repeat, number=args.number, rpc=args.rpc)
@@ -163,10 +209,6 @@ def rpc_server_main(argv: Sequence[str]) -> int:
     p.add_argument("--key", default="hwsim", help="key to register under at the tracker")
     args = p.parse_args(argv)
 
-    import time
-
-    from edge.rpc import start_server
-
     server = start_server(args.host, args.port, tracker=args.tracker, key=args.key if args.tracker else "")
     where = f", registered at tracker {args.tracker} as '{args.key}'" if args.tracker else ""
     print(f"TVM RPC server listening on {args.host}:{server.port}{where}; Ctrl-C stops it", flush=True)
@@ -182,11 +224,6 @@ def targets_main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="hwsim edge targets", description="List the named targets.")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
-
-    from edge.artifact import cross_linker
-    from edge.cuda_aot import nvcc_path, supported_archs
-    from edge.targets import TARGETS
-    from hwsim.report import table
 
     nvcc = nvcc_path()
     archs = supported_archs(nvcc) if nvcc else frozenset()

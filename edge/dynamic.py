@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from edge.blocks import conv_bn_relu
+from edge.compile import compile_model
 from edge.train import LossFn
 from hwsim.errors import ConfigError, ShapeError
 
@@ -53,7 +55,7 @@ class MultiExitNet(nn.Module):
             x = stage(x)
         return self.exits[-1](x)
 
-    def stage_module(self, k: int) -> "ExitStage":
+    def stage_module(self, k: int) -> ExitStage:
         """Stage ``k`` with its exit head as one module: input features -> (features, probabilities);
         the last stage returns the probabilities only."""
         return ExitStage(self.stages[k], self.exits[k], last=k == len(self.stages) - 1)
@@ -80,8 +82,6 @@ def build_ee_cnn(widths: Sequence[int] = (16, 32, 128, 256), classes: int = 10) 
     conv(w3) at 4x4 and a pool (most of the work). Each exit is a linear classifier on the flattened
     (pooled) features.
     """
-    from edge.zoo import conv_bn_relu
-
     w0, w1, w2, w3 = widths
     stages = [nn.Sequential(*conv_bn_relu(1, w0)),
               nn.Sequential(*conv_bn_relu(w0, w1), nn.MaxPool2d(2)),
@@ -135,15 +135,13 @@ def compile_stages(net: MultiExitNet, example: torch.Tensor, **compile_kwargs: A
     stage's output shape; ``compile_kwargs`` go to every compile (target, tune_trials, ...). The
     runner passes on only the samples that did not exit, so for batches over one compile with
     ``dynamic_batch=True``."""
-    import edge
-
     net.eval()
     compiled = []
     x = example
     with torch.no_grad():
         for k in range(len(net.stages)):
             mod = net.stage_module(k)
-            compiled.append(edge.compile_model(mod, example_inputs=(x,), **compile_kwargs))
+            compiled.append(compile_model(mod, example_inputs=(x,), **compile_kwargs))
             if k < len(net.stages) - 1:
                 x = mod(x)[0]
     return compiled
@@ -273,7 +271,7 @@ def threshold_sweep(runner: EarlyExitRunner | CondRunner, x: np.ndarray, y: np.n
     for thr in thresholds:
         times = []
         for _ in range(max(repeat, 1)):
-            preds, exits, sec = run_per_sample(lambda a: runner(a, thr), x)
+            preds, exits, sec = run_per_sample(lambda a, thr=thr: runner(a, thr), x)
             times.append(sec)
         counts = np.bincount(exits, minlength=n_exits)
         points.append(SweepPoint(float(thr), float((preds == y).mean()), (counts / len(x)).tolist(),

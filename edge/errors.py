@@ -6,17 +6,28 @@ from hwsim.errors import ConfigError, DeviceError, HwsimError, NotSupportedError
 
 
 class UnsupportedOperator(NotSupportedError):
-    """The model uses an operator the TVM frontend cannot convert (found before conversion starts)."""
+    """The model uses an operator the TVM frontend cannot convert (found before conversion starts, or
+    named by the frontend when its converter fails)."""
 
-    def __init__(self, frontend: str, ops: dict[str, list[str]]):
+    def __init__(self, frontend: str, ops: dict[str, list[str]], tip: str = ""):
         self.frontend = frontend
         self.ops = ops  # operator -> model nodes that use it
         listed = "; ".join(f"operator '{op}' at node(s) {', '.join(nodes[:5])}" + (" ..." if len(nodes) > 5 else "")
                            for op, nodes in ops.items())
-        super().__init__(
-            f"the TVM 0.27 {frontend} frontend cannot convert {listed}. Replace the operator with a supported "
-            "equivalent (e.g. AdaptiveMaxPool2d -> MaxPool2d with a fixed kernel, or AdaptiveAvgPool2d) or "
-            "register a custom converter.")
+        super().__init__(f"the TVM 0.27 {frontend} frontend cannot convert {listed}. "
+                         + (tip or "Replace the operator with a supported equivalent."))
+
+
+class CompileStageError(HwsimError):
+    """TVM failed inside one stage of the compile path (import, layout, legalisation, build, ...): the
+    message names the stage, the model node or operator when known, TVM's own one-line reason and what
+    the user can do."""
+
+    def __init__(self, stage: str, message: str, op: str | None = None, reason: str = ""):
+        self.stage = stage
+        self.op = op
+        self.reason = reason
+        super().__init__(message)
 
 
 class ModelFileError(HwsimError, ValueError):

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from edge.runner import Runner
+
 
 def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path, dynamic_batch: bool = True) -> Path:
     """Write ``model`` as ONNX (opset 17, input ``x``, output ``y``, batch dimension symbolic when
@@ -44,3 +46,24 @@ def ort_session(path: str | Path, num_threads: int = 1) -> Callable[[np.ndarray]
 
     run.session = sess  # type: ignore[attr-defined]
     return run
+
+
+class OrtBackend:
+    """ONNX Runtime as a bench backend: the model's ONNX file in a session with the bench's threads, the
+    resident call through I/O binding."""
+
+    name = "onnxruntime"
+    static_batch = False
+    compiled = False
+
+    def build(self, model: Any, x: np.ndarray, threads: int, tune: int = 0) -> Runner:
+        """A runner of the ONNX file of ``model`` (an :class:`edge.backends.BenchModel`)."""
+        import onnxruntime as ort
+
+        path = model.onnx(x)
+        call = ort_session(path, threads)
+        sess = call.session  # type: ignore[attr-defined]
+        binding = sess.io_binding()
+        binding.bind_ortvalue_input(sess.get_inputs()[0].name, ort.OrtValue.ortvalue_from_numpy(x.copy()))
+        binding.bind_output(sess.get_outputs()[0].name)
+        return Runner(call, lambda: sess.run_with_iobinding(binding), {"onnx": Path(path).name})

@@ -8,6 +8,7 @@ loaded by the board's TVM runtime, run there, and timed there with TVM's time ev
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from pathlib import Path
@@ -15,8 +16,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edge.artifact import read_manifest, spec_from_manifest
+from edge.errors import InputMismatchError, RemoteError
+from edge.specs import TensorSpec
+from edge.tensors import flatten_outputs, to_tvm
 from hwsim.errors import ConfigError
-from edge.errors import RemoteError
 
 _ADDR = re.compile(r"^(?:(?P<scheme>tracker)://)?(?P<host>[^:/]+):(?P<port>\d+)(?:/(?P<key>[\w.-]+))?$")
 
@@ -64,9 +68,6 @@ class RemoteModel:
     def __init__(self, session: Any, directory: str | os.PathLike):
         from tvm import relax
 
-        from edge.artifact import read_manifest, spec_from_manifest
-        from edge.importer import TensorSpec
-
         directory = Path(directory)
         self.manifest = read_manifest(directory)
         self.spec = spec_from_manifest(self.manifest)
@@ -87,25 +88,19 @@ class RemoteModel:
 
     def close(self) -> None:
         """End the session (a TVM RPC server serves one session at a time)."""
-        import gc
-
         self.vm = self.weights = self.session = self.device = None  # type: ignore[assignment]
         gc.collect()
 
-    def __enter__(self) -> "RemoteModel":
+    def __enter__(self) -> RemoteModel:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def _put(self, array: np.ndarray) -> Any:
-        from edge.tensors import to_tvm
-
         return to_tvm(array, self.device)  # a remote device: always a copy sent to the board
 
     def _args(self, arrays: Sequence[np.ndarray]) -> list[Any]:
-        from edge.errors import InputMismatchError
-
         if len(arrays) != len(self.inputs):
             raise InputMismatchError(f"the model takes {len(self.inputs)} inputs, got {len(arrays)}")
         out = []
@@ -119,8 +114,6 @@ class RemoteModel:
 
     def __call__(self, *arrays: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         """Run on the board; outputs fetched back as numpy arrays."""
-        from edge.importer import flatten_outputs
-
         # the stateful VM API: a function returning a tuple cannot hand it back over RPC directly
         self.vm.set_input("main", *self._args(arrays), *self.weights)
         self.vm.invoke_stateful("main")

@@ -129,6 +129,26 @@ class StaticCall:
             for buf, a in zip(self._buffers, arrays):
                 np.copyto(buf, a)
             out = self._fn(*self._args)
-        from edge.importer import flatten_outputs
-
         return flatten_outputs(out)
+
+
+def flatten_outputs(value: Any) -> list[np.ndarray]:
+    """A model's output (tensor, tuple/list, dict, TVM tensor/array) as a flat list of numpy arrays."""
+    tensor, array = tvm_types()  # by exact type first: attribute probes on TVM objects cost microseconds
+    if type(value) is tensor:
+        return [to_numpy(value)]
+    if type(value) is array:
+        return [a for v in value for a in flatten_outputs(v)]
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in flatten_outputs(v)]
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in flatten_outputs(v)]
+    if hasattr(value, "detach"):
+        return [value.detach().cpu().numpy()]
+    if hasattr(value, "device") and hasattr(value, "numpy"):  # a subclass of TVM's tensor
+        return [to_numpy(value)]
+    if hasattr(value, "numpy"):
+        return [value.numpy()]
+    if type(value).__name__ == "Array":  # tvm_ffi container
+        return [a for v in value for a in flatten_outputs(v)]
+    return [np.asarray(value)]

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 import statistics
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from edge.loading import load
+from edge.rpc import RemoteModel, connect
+from hwsim.errors import ConfigError
+from hwsim.report import sample_stats
+
 
 def _stats(samples: Sequence[float]) -> dict[str, float]:
-    from hwsim.report import sample_stats
-
     s = list(samples)
     return {**sample_stats(s), "std": statistics.stdev(s) if len(s) > 1 else 0.0}
 
@@ -28,20 +33,14 @@ def time_model(compiled: Any, inputs: Sequence[np.ndarray] | np.ndarray, repeat:
     that can be exported."""
     arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
     if repeat < 1 or number < 1:
-        from hwsim.errors import ConfigError
-
         raise ConfigError("repeat and number must be at least 1")
     if rpc:
         return _time_remote(compiled, arrays, repeat, number, rpc)
     if isinstance(compiled, (str, os.PathLike)):
-        from edge.artifact import load
-
         compiled = load(compiled)
     fn = compiled.prepared_call(*arrays)
     for _ in range(warmup):
         fn()
-    import time
-
     samples = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -54,10 +53,6 @@ def time_model(compiled: Any, inputs: Sequence[np.ndarray] | np.ndarray, repeat:
 
 
 def _time_remote(compiled: Any, arrays: list[np.ndarray], repeat: int, number: int, address: str) -> dict[str, Any]:
-    import tempfile
-
-    from edge.rpc import RemoteModel, connect
-
     session = connect(address)
     with tempfile.TemporaryDirectory(prefix="hwsim-rpc-") as tmp:
         directory = Path(compiled) if isinstance(compiled, (str, os.PathLike)) else compiled.export(tmp)

@@ -17,8 +17,9 @@ StepHook = Callable[[int, nn.Module], None]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Hyperparameters of one training run (Adam with a cosine learning-rate decay)."""
+class EdgeTrainConfig:
+    """Hyperparameters of one supervised training run of an edge model (Adam with a cosine
+    learning-rate decay)."""
 
     epochs: int = 20
     batch_size: int = 64
@@ -32,12 +33,12 @@ def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     return nn.functional.cross_entropy(model(x), y)
 
 
-def steps_per_epoch(data: DigitsSplit, cfg: TrainConfig) -> int:
+def steps_per_epoch(data: DigitsSplit, cfg: EdgeTrainConfig) -> int:
     """Optimiser steps in one epoch over the training set."""
     return math.ceil(len(data.x_train) / cfg.batch_size)
 
 
-def fit(model: nn.Module, data: DigitsSplit, cfg: TrainConfig, loss_fn: LossFn = cross_entropy,
+def fit(model: nn.Module, data: DigitsSplit, cfg: EdgeTrainConfig, loss_fn: LossFn = cross_entropy,
         after_step: StepHook | None = None, desc: str = "train") -> nn.Module:
     """Train ``model`` in place on the training split and return it in eval mode.
 
@@ -82,3 +83,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.T
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of ``x`` that ``model`` classifies as ``y``."""
     return float((predict(model, x) == y).float().mean()) if len(y) else float("nan")
+
+
+# the former name, kept while agents/n2n (teachers, distill) still imports it
+TrainConfig = EdgeTrainConfig

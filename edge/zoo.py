@@ -24,10 +24,13 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
+from edge.blocks import conv_bn_relu
 from edge.compress.stats import count_macs, count_params
 from edge.compress.surgery import rebuild_to_state
 from edge.digits import DigitsSplit, digits_split
-from edge.train import TrainConfig, accuracy, cross_entropy, fit
+from edge.dynamic import build_ee_cnn, exit_accuracies, multi_exit_loss
+from edge.train import EdgeTrainConfig, accuracy, cross_entropy, fit
+from hwsim.data import cache_dir
 from hwsim.errors import ConfigError
 
 CACHE_VERSION = 1
@@ -57,11 +60,6 @@ def build_mlp(hidden: list[int] | tuple[int, ...] = (256, 256), in_features: int
     return nn.Sequential(*layers, nn.Linear(in_features, NUM_CLASSES))
 
 
-def conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
-    """A 3x3 'same' convolution, batch norm and ReLU."""
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
-
-
 def build_cnn(widths: list[int] | tuple[int, ...] = (64, 128, 256)) -> nn.Sequential:
     """The digits CNN: conv(w0) at 8x8, conv(w1) at 8x8, pool, conv(w2) at 4x4, pool, linear on 2x2xw2."""
     w0, w1, w2 = widths
@@ -75,7 +73,7 @@ class ZooSpec:
 
     name: str
     arch: Mapping[str, Any]
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: EdgeTrainConfig = field(default_factory=EdgeTrainConfig)
     data_seed: int = 0
 
     def key(self) -> dict[str, Any]:
@@ -89,7 +87,7 @@ def zoo_spec(name: str, quick: bool = False, seed: int = 0, epochs: int | None =
         raise ConfigError(f"unknown reference model '{name}'; known: {', '.join(ARCHS)}")
     arch = (QUICK_ARCHS if quick else ARCHS)[name]
     n_epochs = epochs if epochs is not None else (QUICK_EPOCHS if quick else EPOCHS[name])
-    return ZooSpec(name, dict(arch), TrainConfig(epochs=n_epochs, seed=seed), data_seed=seed)
+    return ZooSpec(name, dict(arch), EdgeTrainConfig(epochs=n_epochs, seed=seed), data_seed=seed)
 
 
 def build(spec: ZooSpec) -> nn.Module:
@@ -100,8 +98,6 @@ def build(spec: ZooSpec) -> nn.Module:
     if spec.name == "cnn":
         return build_cnn(spec.arch["widths"])
     if spec.name == "ee_cnn":
-        from edge.dynamic import build_ee_cnn
-
         return build_ee_cnn(spec.arch["widths"])
     raise ConfigError(f"unknown reference model '{spec.name}'; known: {', '.join(ARCHS)}")
 
@@ -109,8 +105,6 @@ def build(spec: ZooSpec) -> nn.Module:
 def loss_for(spec: ZooSpec) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
     """The training loss of ``spec``: cross-entropy, weighted over every exit for ``ee_cnn``."""
     if spec.name == "ee_cnn":
-        from edge.dynamic import multi_exit_loss
-
         return multi_exit_loss(spec.arch["exit_weights"])
     return cross_entropy
 
@@ -127,8 +121,6 @@ class Trained:
 
 def cache_path(kind: str, key: Mapping[str, Any]) -> Path:
     """File of the model cached under ``kind`` and a hash of ``key`` (plus the code version)."""
-    from hwsim.data import cache_dir
-
     digest = hashlib.sha256(json.dumps({"v": CACHE_VERSION, **key}, sort_keys=True, default=str).encode())
     return cache_dir("edge-zoo") / f"{kind}-{digest.hexdigest()[:16]}.pt"
 
@@ -174,8 +166,6 @@ def trained(spec: ZooSpec | str, data: DigitsSplit | None = None, refresh: bool 
         fit(model, split, spec.train, loss_fn=loss_for(spec), desc=f"train {spec.name}")
         metrics = {"train_seconds": time.perf_counter() - start, **describe(model, split)}
         if spec.name == "ee_cnn":
-            from edge.dynamic import exit_accuracies
-
             metrics["exit_test_acc"] = exit_accuracies(model, split.x_test, split.y_test)
         return model, metrics
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge.importer import flatten_outputs
+from edge.tensors import flatten_outputs
 from edge.zoo import build, zoo_spec
 
 # name -> (reference model, input shape, dynamic batch, batches checked)

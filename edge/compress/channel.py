@@ -20,7 +20,7 @@ from torch import nn
 
 from edge.compress.surgery import resized
 from edge.digits import DigitsSplit
-from edge.train import TrainConfig, fit
+from edge.train import EdgeTrainConfig, fit
 from hwsim.errors import ConfigError, NotSupportedError
 
 CRITERIA = ("l1", "l2", "bn")
@@ -34,7 +34,7 @@ class ChannelConfig:
 
     keep: float | tuple[float, ...] = 0.25
     criterion: str = "l1"
-    finetune: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=1e-3))
+    finetune: EdgeTrainConfig = field(default_factory=lambda: EdgeTrainConfig(epochs=10, lr=1e-3))
 
 
 def _prunable_indices(layers: Sequence[nn.Module]) -> list[int]:

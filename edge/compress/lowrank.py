@@ -26,8 +26,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from edge.compress.surgery import fold_batchnorm
 from edge.digits import DigitsSplit
-from edge.train import LossFn, TrainConfig, cross_entropy, fit
+from edge.train import EdgeTrainConfig, LossFn, cross_entropy, fit
 from hwsim.errors import ConfigError, NotSupportedError
 
 Factorisable = nn.Conv2d | nn.Linear
@@ -194,11 +195,11 @@ class LowRankConfig:
     validation accuracy saturates near 100%, so the loss is what tells ranks apart), and the
     fine-tune after truncation."""
 
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=1e-3))
+    train: EdgeTrainConfig = field(default_factory=lambda: EdgeTrainConfig(epochs=10, lr=1e-3))
     fractions: tuple[float, ...] = (0.0625, 0.125, 0.1875, 0.25, 0.375, 0.5, 0.75, 1.0)
     max_val_drop: float = 0.0
     max_val_loss_rise: float = 0.01
-    finetune: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3, lr=3e-4))
+    finetune: EdgeTrainConfig = field(default_factory=lambda: EdgeTrainConfig(epochs=3, lr=3e-4))
     min_rank: int = 16
     fold_batchnorm: bool = True
 
@@ -215,8 +216,6 @@ def lowrank_compress(model: nn.Module, data: DigitsSplit, cfg: LowRankConfig) ->
     fit none of them (the reason slimmable networks keep one batch norm per width).
     """
     if cfg.fold_batchnorm:
-        from edge.compress.surgery import fold_batchnorm
-
         model = fold_batchnorm(model)
     ordered = to_ordered(model, cfg.min_rank)
     if not ordered_layers(ordered):

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from edge.digits import DigitsSplit
-from edge.train import LossFn, TrainConfig, accuracy, cross_entropy, fit
+from edge.train import LossFn, EdgeTrainConfig, accuracy, cross_entropy, fit
 from hwsim.errors import ConfigError
 
 Masks = dict[str, torch.Tensor]
@@ -36,7 +36,7 @@ class LotteryConfig:
     rounds: int = 3
     rate: float = 0.5
     rewind_step: int = 50
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: EdgeTrainConfig = field(default_factory=EdgeTrainConfig)
 
     @property
     def sparsity(self) -> float:
@@ -86,7 +86,7 @@ def rewind(model: nn.Module, state: dict[str, torch.Tensor], masks: Masks) -> nn
     return apply_masks(model, masks)
 
 
-def masked_fit(model: nn.Module, data: DigitsSplit, cfg: TrainConfig, masks: Masks | None, rewind_step: int,
+def masked_fit(model: nn.Module, data: DigitsSplit, cfg: EdgeTrainConfig, masks: Masks | None, rewind_step: int,
                loss_fn: LossFn = cross_entropy) -> dict[str, torch.Tensor]:
     """Train ``model`` with ``masks`` enforced after every step; returns its state at step ``rewind_step``."""
     saved: dict[str, torch.Tensor] = {}

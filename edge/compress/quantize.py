@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hwsim.errors import ConfigError
+from edge.ort import export_onnx
 
 ACT_QMIN, ACT_QMAX = 0, 255      # uint8 activations
 W_QMAX = 127                     # symmetric int8 weights in -127..127
@@ -108,8 +109,6 @@ def export_qdq_onnx(model: nn.Module, example: torch.Tensor, path: str | Path, d
     for m in layers:
         m.qdq_ops = True
     try:
-        from edge.ort import export_onnx
-
         export_onnx(model, example, path, dynamic_batch=dynamic_batch)
     finally:
         for m in layers:

@@ -3,10 +3,12 @@ rebuilt from a state dict whose layer sizes differ from its template's."""
 
 from __future__ import annotations
 
+import copy
 from typing import Mapping
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from hwsim.errors import NotSupportedError
 
@@ -54,10 +56,6 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` (in eval mode) with each BatchNorm2d that directly follows a Conv2d inside a
     ``nn.Sequential`` folded into that convolution's weights and bias: the deployment form every
     backend receives."""
-    import copy
-
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     model = copy.deepcopy(model).eval()
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         names = list(seq._modules)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -66,7 +66,7 @@ def reference(model: nn.Module, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy()
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled_cnn_host():
     """(model, compiled) for the CNN on the host, compiled once per test session."""
     import edge

@@ -20,7 +20,7 @@ from edge.compress.quantize import QuantizedLayer, export_qdq_onnx, quantize_int
 from edge.compress.stats import count_macs, count_nonzero, count_params
 from edge.compress.surgery import fold_batchnorm, rebuild_to_state
 from edge.digits import digits_split
-from edge.train import TrainConfig
+from edge.train import EdgeTrainConfig
 from edge.zoo import build_cnn, build_mlp
 from hwsim.errors import ConfigError, NotSupportedError
 
@@ -86,7 +86,7 @@ def test_channel_bn_criterion_drops_switched_off_channels(data):
 def test_channel_pruning_shrinks_params_and_keeps_shapes(data):
     torch.manual_seed(3)
     model = build_cnn((16, 32, 64))
-    small = channel_prune(model, data, ChannelConfig(keep=0.25, finetune=TrainConfig(epochs=1)))
+    small = channel_prune(model, data, ChannelConfig(keep=0.25, finetune=EdgeTrainConfig(epochs=1)))
     assert [m.out_channels for m in small if isinstance(m, nn.Conv2d)] == [4, 8, 16]
     assert count_params(small) < count_params(model) / 8
     assert count_macs(small, data.x_test) < count_macs(model, data.x_test) / 8
@@ -188,8 +188,8 @@ def test_ordered_dropout_loss_samples_prefixes_and_restores_full_rank(data):
 def test_lowrank_compress_returns_plain_smaller_model(data):
     torch.manual_seed(9)
     model = build_mlp((64, 64))
-    cfg = LowRankConfig(train=TrainConfig(epochs=1), fractions=(0.25, 1.0), max_val_drop=1.0,
-                        max_val_loss_rise=10.0, finetune=TrainConfig(epochs=0))
+    cfg = LowRankConfig(train=EdgeTrainConfig(epochs=1), fractions=(0.25, 1.0), max_val_drop=1.0,
+                        max_val_loss_rise=10.0, finetune=EdgeTrainConfig(epochs=0))
     small, info = lowrank_compress(model, data, cfg)
     assert info["fraction"] == 0.25
     assert not any(isinstance(m, OrderedLowRank) for m in small.modules())
@@ -217,7 +217,7 @@ def test_global_magnitude_masks_prune_smallest_globally():
 def test_lottery_masks_respected_after_rewinding_and_retraining(data):
     torch.manual_seed(10)
     model = build_mlp((32,))
-    cfg = LotteryConfig(rounds=2, rate=0.5, rewind_step=3, train=TrainConfig(epochs=1))
+    cfg = LotteryConfig(rounds=2, rate=0.5, rewind_step=3, train=EdgeTrainConfig(epochs=1))
     pruned, masks, history = lottery_ticket(model, data, cfg)
     assert [h["round"] for h in history] == [0, 1, 2]
     assert abs(mask_sparsity(masks) - cfg.sparsity) < 0.01

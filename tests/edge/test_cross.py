@@ -15,8 +15,9 @@ from edge import artifact, cuda_aot
 from tests.edge import edge_models as em
 
 needs_nvcc = pytest.mark.skipif(cuda_aot.nvcc_path() is None, reason="nvcc (CUDA toolkit) is not installed")
-needs_cross = pytest.mark.skipif(shutil.which("aarch64-linux-gnu-gcc") is None,
-                                 reason="aarch64-linux-gnu-gcc is not installed (apt-get install gcc-aarch64-linux-gnu)")
+needs_cross = pytest.mark.skipif(
+    shutil.which("aarch64-linux-gnu-gcc") is None,
+    reason="aarch64-linux-gnu-gcc is not installed (apt-get install gcc-aarch64-linux-gnu)")
 EM_AARCH64 = 183
 EM_CUDA = 190
 

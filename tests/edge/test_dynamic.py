@@ -121,7 +121,8 @@ def test_compiled_stages_match_pytorch(net, data):
     compiled, eager = EarlyExitRunner(stages), EarlyExitRunner(eager_stages(net))
     x = data.x_test[:24].numpy()
     for thr in (0.0, 0.7, 1.0):
-        got, want = run_per_sample(lambda a: compiled(a, thr), x), run_per_sample(lambda a: eager(a, thr), x)
+        got = run_per_sample(lambda a, thr=thr: compiled(a, thr), x)
+        want = run_per_sample(lambda a, thr=thr: eager(a, thr), x)
         np.testing.assert_array_equal(got[1], want[1])
         np.testing.assert_array_equal(got[0], want[0])
         for i in range(3):

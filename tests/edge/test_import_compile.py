@@ -55,7 +55,7 @@ def test_dynamic_batch_torch():
 def test_dynamic_batch_is_bounded(tmp_path):
     """The batch bound reaches the memory planner (a bound of 2**20 once reserved 32 GiB for the digits CNN and
     failed with std::bad_alloc), the input checks and the manifest."""
-    from edge.importer import DEFAULT_MAX_BATCH
+    from edge.specs import DEFAULT_MAX_BATCH
 
     model = em.cnn()
     imported = edge.import_model(model, (torch.randn(1, 1, 8, 8),), dynamic_batch=True)
@@ -107,7 +107,7 @@ def test_factory_module_is_found_in_the_working_directory(tmp_path, monkeypatch)
     ``python -m`` would, and leaves ``sys.path`` as it was."""
     import sys
 
-    from edge.importer import load_factory
+    from edge.factory import load_factory
 
     (tmp_path / "zoo_here").mkdir()
     (tmp_path / "zoo_here" / "nets.py").write_text(
