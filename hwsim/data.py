@@ -12,14 +12,16 @@ import json
 import os
 import tempfile
 import urllib.request
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from hwsim.data_convert import CONVERTERS
 from hwsim.errors import DataError
 
 _verified: set[tuple[str, str]] = set()
+_recorders: list[set[str]] = []  # open data_use_recorder() sets, each collecting the data sets fetched
 
 
 def data_home() -> Path:
@@ -122,7 +124,49 @@ def fetch(dataset: str, download: bool = True) -> Path:
                             f"{entry['sha256'][:12]}...; the file is corrupt or a different version. "
                             "Delete it to fetch it again.")
         _verified.add(key)
+    for used in _recorders:
+        used.add(dataset)
     return root
+
+
+@contextmanager
+def data_use_recorder() -> Iterator[set[str]]:
+    """A set that collects the name of every data set :func:`fetch` returns while the block runs (what a
+    piece of code reads, e.g. so a job runner can check or ship those sets to its workers)."""
+    used: set[str] = set()
+    _recorders.append(used)
+    try:
+        yield used
+    finally:
+        _recorders.remove(used)
+
+
+def export_files(dataset: str) -> dict[str, bytes]:
+    """The registered files of a fetched data set as ``{relative path: bytes}`` (for :func:`install_files`
+    on a machine that lacks them)."""
+    root = fetch(dataset, download=False)
+    return {e["path"]: (root / e["path"]).read_bytes() for e in registry()[dataset]["files"]}
+
+
+def install_files(dataset: str, files: dict[str, bytes]) -> Path:
+    """Write the files of ``dataset`` given as bytes (:func:`export_files`) into :func:`data_home`, each
+    checked against its registered SHA-256 first; returns the data set's folder, verified."""
+    entries = registry().get(dataset, {}).get("files")
+    if entries is None:
+        raise DataError(f"unknown data set '{dataset}'; known: {', '.join(sorted(registry()))}")
+    root = data_home() / dataset
+    for entry in entries:
+        blob = files.get(entry["path"])
+        if blob is None or hashlib.sha256(blob).hexdigest() != entry["sha256"]:
+            raise DataError(f"data set '{dataset}': the {entry['path']} received is missing or does not match its "
+                            "registered SHA-256; nothing of it was saved. Fetch the data set on this machine instead.")
+    for entry in entries:
+        try:
+            _write_atomic(root / entry["path"], files[entry["path"]])
+        except OSError as exc:
+            raise DataError(f"data set '{dataset}': cannot write {root / entry['path']} ({exc}); set HWSIM_DATA "
+                            "to a folder this machine can write") from exc
+    return fetch(dataset, download=False)
 
 
 def dataset_file(dataset: str, *parts: str) -> Path:
