@@ -495,8 +495,9 @@ def load_chain(ref: str | Path) -> ChainSpec:
         raise ChainFileError(f"{path}: 'measure' needs exactly one write step (the input rows) and, after it, "
                              f"exactly one read step (the output); it has {len(writes)} write and {len(reads)} read")
     _check_wire_bits(path, inp, out, steps)
-    if max_batch < rows:
-        raise ChainFileError(f"{path}: max_batch ({max_batch}) must be at least rows_per_shot ({rows})")
+    if max_batch % rows:
+        raise ChainFileError(f"{path}: max_batch ({max_batch}) must be a multiple of rows_per_shot ({rows}), so a "
+                             "served request is a whole number of shots")
     return ChainSpec(name=name, path=path, input=inp, output=out, instruments=instruments, measure=steps,
                      rows_per_shot=rows, time_per_row_s=time_per_row, max_batch=max_batch, visa_library=library,
                      simulation=simulation, description=description, placeholders=values)

@@ -82,6 +82,7 @@ def _set(path, value):
     (_set(["measure", 3], {"scope": {"command": ":SING", "query": "*OPC?"}}), "exactly one of command, write"),
     (_set(["input", "range"], [1.0, -1.0]), "low < high"),
     (_set(["rows_per_shot"], 0), "integer >= 1"),
+    (_set(["max_batch"], 40), r"must be a multiple of rows_per_shot \(32\)"),
     (_set(["simulation"], "no-such-bench"), "no shipped simulation"),
     (_drop("measure"), "needs the key 'measure'"),
 ])

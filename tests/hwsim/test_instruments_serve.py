@@ -65,6 +65,30 @@ def test_hwsim_serve_a_chain_and_remote_device_measures_the_same_values(chain):
     np.testing.assert_array_equal(served, here)
 
 
+def test_a_served_chain_reports_instrument_faults_to_the_host_with_their_sentence(tmp_path):
+    import yaml
+
+    from hwsim.instruments.spec import SHIPPED_CHAINS, SHIPPED_SIMULATIONS
+    from hwsim.protocol.errors import RemoteDeviceError
+    from hwsim.server import DeviceServer
+
+    sim = yaml.safe_load((SHIPPED_SIMULATIONS / "keysight-awg-scope.yaml").read_text())
+    sim["hwsim_bench"]["fault"] = "malformed_block"
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(sim))
+    chain = yaml.safe_load((SHIPPED_CHAINS / "keysight-awg-scope.yaml").read_text())
+    chain["simulation"] = "bench.yaml"
+    (tmp_path / "chain.yaml").write_text(yaml.safe_dump(chain))
+    server = DeviceServer(create_device(f"visa?config={tmp_path / 'chain.yaml'}&simulate=true"))
+    url = server.serve_pty()
+    try:
+        with RemoteDevice(url, timeout=5.0) as board:
+            with pytest.raises(RemoteDeviceError, match=r"ERR_DEVICE.*instrument 'scope'.*':WAV:DATA\?': malformed "
+                                                        r"block header"):
+                board.measure(np.zeros((2, 16), np.float32))
+    finally:
+        server.stop()
+
+
 def test_visa_example_runs(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["visa_awg_scope.py", "--chain", "tektronix-awg-scope", "--epochs", "1",
                                       "--max-train", "20", "--max-test", "10"])
@@ -75,3 +99,12 @@ def test_visa_example_runs(monkeypatch, capsys):
     assert "AFG31022" in out and "MSO54" in out  # the instruments' identities
     assert "MNIST-1D through tektronix-awg-scope (simulated)" in out
     assert "mfff" in out and "ablation" in out and "logreg" in out
+
+
+def test_hwsim_probe_prints_each_instruments_identity_and_a_test_shot(capsys):
+    assert hwsim(["probe", "visa?config=tektronix-awg-scope&simulate=true"]) == 0
+    out = capsys.readouterr().out
+    assert "TEKTRONIX,AFG31022,C010001" in out and "TEKTRONIX,MSO54,C012345" in out
+    assert "protocol v1 14-bit codes" in out and "32 row(s) per shot" in out and "test shot" in out
+    assert hwsim(["probe", "visa?config=no-such-chain"]) == 2
+    assert "shipped chains: keysight-awg-scope" in capsys.readouterr().err
