@@ -3,6 +3,7 @@ so ``hwsim --help`` stays fast."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -62,6 +63,13 @@ def dispatch(argv: Sequence[str], commands: dict[str, tuple[str, str]], prog: st
     except KeyboardInterrupt:
         print(f"{prog} {name}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: a one-line report instead of a traceback
+        if os.environ.get("HWSIM_DEBUG") == "1":
+            raise
+        detail = " ".join(str(exc).split())[:500]
+        print(f"{prog} {name}: internal error, please report it (with HWSIM_DEBUG=1 for the traceback): "
+              f"{type(exc).__name__}: {detail}", file=sys.stderr)
+        return 70
 
 
 def main(argv: Sequence[str] | None = None) -> int:
