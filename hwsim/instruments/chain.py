@@ -205,7 +205,7 @@ def _run_command(chain: VisaChain, step: CommandStep, shot: _Shot) -> None:
 
 def _run_write(chain: VisaChain, step: WriteStep, shot: _Shot) -> None:
     size = len(shot.message) - len(step.prefix) - len(step.suffix)
-    chain.instruments[step.instrument].write_raw(shot.message, f"'{step.prefix}<{size:,d} bytes of data>{step.suffix}'")
+    chain.instruments[step.instrument].write_raw(shot.message, f"{step.prefix}<{size:,d} bytes of data>{step.suffix}")
 
 
 def _run_query(chain: VisaChain, step: QueryStep, shot: _Shot) -> None:

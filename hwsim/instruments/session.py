@@ -147,9 +147,10 @@ class Instrument:
         self.check(text)
 
     def write_raw(self, message: bytes, what: str) -> None:
-        """Send ``message`` (plus the write termination) as is, e.g. a command with a binary block."""
+        """Send ``message`` (plus the write termination) as is, e.g. a command with a binary block; ``what`` names
+        it in messages."""
         term = (self.spec.write_termination or "").encode()
-        with self._calls(what, self.spec.timeout_ms):
+        with self._calls(f"'{what}'", self.spec.timeout_ms):
             self.resource.write_raw(message + term)
         self.check(what)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from hwsim.instruments.blocks import BLOCK_DTYPES, BYTE_ORDERS
 from hwsim.instruments.errors import ChainFileError
 from hwsim.instruments.fields import (Table, as_bits, as_codes, as_int, as_number, as_pair, as_shape, as_text,
@@ -292,6 +294,10 @@ def _encoding(for_write: bool) -> Callable[[Any, Table, str], Encoding]:
         if for_write and enc.integer and enc.codes is None:
             raise e.error("codes", "is needed for integer data: the codes the input range's ends map onto, "
                                    "e.g. [-32767, 32767] for a Keysight 33500 DAC block")
+        if for_write and enc.format == "block" and enc.integer and enc.codes is not None:
+            info = np.iinfo(enc.dtype)
+            if min(enc.codes) < info.min or max(enc.codes) > info.max:
+                raise e.error("codes", f"{list(enc.codes)} do not fit {enc.dtype} ({info.min}..{info.max})")
         return enc
     return check
 

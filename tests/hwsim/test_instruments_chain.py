@@ -82,6 +82,7 @@ def _set(path, value):
     (_set(["measure", 3], {"scope": {"command": ":SING", "query": "*OPC?"}}), "exactly one of command, write"),
     (_set(["input", "range"], [1.0, -1.0]), "low < high"),
     (_set(["rows_per_shot"], 0), "integer >= 1"),
+    (lambda c: c["measure"][1]["awg"]["encoding"].update(codes=[-40000, 40000]), r"do not fit int16"),
     (_set(["max_batch"], 40), r"must be a multiple of rows_per_shot \(32\)"),
     (_set(["simulation"], "no-such-bench"), "no shipped simulation"),
     (_drop("measure"), "needs the key 'measure'"),
@@ -254,6 +255,15 @@ def test_rejected_command_while_measuring(tmp_path):
     with VisaChain(str(path), simulate=True) as dev:
         with pytest.raises(CommandRejectedError, match=r"'awg'.*-221,\"Settings conflict\" after '\*TRG'"):
             dev.measure(np.zeros((1, 12), np.float32))
+
+
+def test_rejected_upload(tmp_path):
+    """Code -32768 fits int16 but not the 33500's DAC range (-32767..32767): the write step is rejected."""
+    path = variant(tmp_path, edit=lambda c: c["measure"][1]["awg"]["encoding"].update(codes=[-32768, 32767]))
+    with VisaChain(str(path), simulate=True) as dev:
+        with pytest.raises(CommandRejectedError, match=r"-222,\"Data out of range\" after 'SOUR1:DATA:ARB:DAC hwsim,"
+                                                       r"<1,030 bytes of data>'; check"):
+            dev.measure(-np.ones((1, 16), np.float32))
 
 
 def test_a_record_of_the_wrong_length_is_named(tmp_path):

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hwsim.device import Device
+from hwsim.instruments.blocks import block_header
 from hwsim.instruments.errors import ChainFileError
 from hwsim.instruments.fields import Table, as_int, as_number, as_pair, as_text, one_of
 from hwsim.registry import create_device
@@ -143,8 +144,6 @@ class Bench:
     def deliver(self, block: bytes) -> bytes:
         """The scope's data reply as the bench's ``fault`` lets it arrive."""
         if self.cfg.fault == "short_block":
-            from hwsim.instruments.blocks import block_header
-
             head = block_header(block)
             assert head is not None
             offset, length = head
