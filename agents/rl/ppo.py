@@ -185,6 +185,7 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
     eval_every = max(1, cfg.eval_every // batch_size) if cfg.eval_every else num_updates
     start_update, global_step, train_s, eval_s = 0, 0, 0.0, 0.0
     history: list[dict[str, Any]] = []
+    last_metrics: dict[str, float] = {}
     if resume and run is not None and (state := run.load_checkpoint()) is not None:
         if state["config"]["env_id"] != cfg.env_id:
             raise ConfigError(f"the checkpoint in {run.dir} trained {state['config']['env_id']}, not {cfg.env_id}")
@@ -329,6 +330,7 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
         if (update + 1) % eval_every == 0 or last_update:
             tick = time.perf_counter()
             metrics = task.evaluate(agent, kwargs)
+            last_metrics = metrics
             eval_s += time.perf_counter() - tick
             line = {"step": global_step, "update": update + 1, "train_seconds": round(train_s, 3),
                     "eval_seconds": round(eval_s, 3), "steps_per_s": global_step / max(train_s, 1e-9),
@@ -348,7 +350,7 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
     if bar is not None:
         bar.close()
     envs.close()
-    metrics = {k: v for k, v in (history[-1] if history else {}).items() if k in references}
+    metrics = last_metrics
     result = PPOTrainResult(agent, metrics, references, global_step, train_s, eval_s,
                             global_step / max(train_s, 1e-9), history)
     if run is not None:
