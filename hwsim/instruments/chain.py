@@ -78,6 +78,13 @@ class VisaChain(Device):
             description=f"{s.description or s.name}: {', '.join(models)}"
                         f"{' (simulated bench)' if self.simulated else ''}")
 
+    row_time_source = "the chain file's time_per_row_s"
+
+    @property
+    def row_time_s(self) -> float | None:
+        """Declared instrument time per row (``time_per_row_s``; ``None`` when not declared)."""
+        return self.spec.time_per_row_s or None
+
     # -- measuring ---------------------------------------------------------------------------------------------------
     def _measure(self, x: np.ndarray) -> np.ndarray:
         rows = x.reshape(x.shape[0], -1)

@@ -16,6 +16,7 @@ rows); write literal braces as ``{{`` and ``}}``.
 from __future__ import annotations
 
 import math
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,8 +271,6 @@ def _instrument(role: str, value: Any, path: Path, values: dict[str, int]) -> In
 
 
 def _check_idn(pattern: str, t: Table) -> None:
-    import re
-
     try:
         re.compile(pattern)
     except re.error as exc:
