@@ -47,7 +47,7 @@ class SimClock:
         """Times (s) of the next ``n`` samples: sample ``k`` (counting from 1) is acquired at ``k * sample_time``."""
         return (self.samples + np.arange(1, n + 1, dtype=np.int64)) * self.sample_time
 
-    def acquire(self, n: int) -> "_Acquisition":
+    def acquire(self, n: int) -> _Acquisition:
         """Context manager for measuring ``n`` samples: yields their times and, if it is the outermost
         acquire in progress and the body succeeds, advances ``samples`` by ``n`` on exit."""
         return _Acquisition(self, int(n))

@@ -47,7 +47,7 @@ class Event:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Event":
+    def from_dict(cls, d: Mapping[str, Any]) -> Event:
         """Rebuild from :meth:`to_dict`."""
         return cls(time=float(d["time"]), sample=int(d["sample"]), kind=str(d["kind"]),
                    magnitude=float(d["magnitude"]), source=str(d["source"]),

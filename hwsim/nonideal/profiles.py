@@ -1,5 +1,5 @@
-"""Named non-ideality profiles (``ideal``, ``bench``, ``harsh``) and :func:`apply_profile`, which wraps a device
-in the models a profile declares, in a fixed physical order."""
+"""Named non-ideality profiles (``ideal``, ``lab``, ``bench``, ``harsh``) and :func:`apply_profile`, which
+wraps a device in the models a profile declares, in a fixed physical order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from hwsim.device import Device
 from hwsim.errors import ConfigError
-from hwsim.nonideal.base import find_clock, find_wrapper
+from hwsim.nonideal.base import chain, find_clock, find_wrapper
 from hwsim.nonideal.clock import SimClock
 from hwsim.nonideal.drift import Drift
 from hwsim.nonideal.dropout import Dropout
@@ -56,6 +56,9 @@ class Profile:
     dead_time: float = 0.0
     #: probability that a call's reply is lost
     dropout: float = 0.0
+    #: field correlation time (s) of the medium of a device that models one (the optical system's
+    #: transmission matrix, ``set_decorrelation``); 0: a static medium. Other devices ignore it.
+    decorrelation_time: float = 0.0
 
 
 PROFILES: dict[str, Profile] = {
@@ -73,6 +76,14 @@ PROFILES: dict[str, Profile] = {
         event_kinds=(("output_gain", 0.4, 0.05), ("input_gain", 0.2, 0.02), ("input_offset", 0.2, 0.01),
                      ("crosstalk", 0.2, 0.02)),
         latency=2e-3, dead_time=1e-3, dropout=0.0),
+    "lab": Profile(
+        name="lab",
+        description="a realistic optical lab: 8-bit SLM, 12-bit camera, shot noise of about 1,000 photoelectrons "
+                    "in a mean speckle pixel (10,000 at full scale), 5 e- read noise, 0.2% laser power jitter, "
+                    "5 ms per row, the medium decorrelating with a 10 h correlation time",
+        dac_bits=8, adc_bits=12, sample_time=5e-3,
+        read_noise=0.0005, shot_noise=0.01, gain_jitter=0.002,
+        decorrelation_time=36000.0),
     "harsh": Profile(
         name="harsh",
         description="a difficult set-up: 8-bit converters, 2% FS read noise, strong drift within a minute, "
@@ -108,11 +119,17 @@ def apply_profile(device: Device, name_or_config: str | Profile, seed: int = 0) 
     The order is the signal path: DAC -> [input jumps] -> device -> drift -> [output jumps, crosstalk] ->
     noise -> ADC -> latency -> dropped replies, i.e. the chain
     ``Dropout(Latency(Quantisation(Noise(Perturbation(Drift(device))))))`` with the zero models left out.
-    All clocked models share one :class:`SimClock`; each model draws from its own stream of ``seed``.
+    All clocked models share one :class:`SimClock`; each model draws from its own stream of ``seed``. A
+    ``decorrelation_time`` is handed to the innermost device's ``set_decorrelation(tau, clock, seed=seed)``
+    when it has one (the medium changes on the same clock).
     Find a model in the result with ``find_wrapper(dev, Perturbation)`` (e.g. to ``trigger`` a jump).
     """
     cfg = get_profile(name_or_config)
     clock = SimClock(cfg.sample_time)
+    if cfg.decorrelation_time > 0:  # a property of the medium: the innermost device models it, if it can
+        decorrelate = getattr(list(chain(device))[-1], "set_decorrelation", None)
+        if callable(decorrelate):
+            decorrelate(cfg.decorrelation_time, clock, seed=seed)
     dev = device
     if cfg.drift_gain > 0 or cfg.drift_offset > 0:
         dev = Drift(dev, gain_std=cfg.drift_gain, offset_std=cfg.drift_offset, tau=cfg.drift_tau, clock=clock,

@@ -374,14 +374,14 @@ def test_state_dict_round_trip_resumes_identically(profile):
 
 
 def test_profiles_names_and_errors():
-    assert profile_names() == ["ideal", "bench", "harsh"]
-    with pytest.raises(ConfigError, match="ideal, bench, harsh"):
-        apply_profile(ReferenceDevice(), "lab")
+    assert profile_names() == ["ideal", "bench", "lab", "harsh"]
+    with pytest.raises(ConfigError, match="ideal, bench, lab, harsh"):
+        apply_profile(ReferenceDevice(), "lab2")
     bench = apply_profile(ReferenceDevice(), "bench")
     assert [type(d).__name__ for d in chain(bench)] == [
         "Latency", "Quantisation", "Noise", "Perturbation", "Drift", "ReferenceDevice"]
     assert [type(d).__name__ for d in chain(apply_profile(ReferenceDevice(), "harsh"))][0] == "Dropout"
-    clocks = {id(getattr(d, "clock")) for d in chain(bench) if hasattr(d, "clock")}
+    clocks = {id(d.clock) for d in chain(bench) if hasattr(d, "clock")}
     assert len(clocks) == 1  # one shared clock
     assert find_wrapper(bench, Drift).clock is find_clock(bench)
     assert find_wrapper(bench, Dropout, default=None) is None
@@ -400,3 +400,14 @@ def test_registry_profile_spec_matches_apply_profile():
     dev = create_device("reference?seed=2&profile=bench&profile_seed=4")
     assert np.array_equal(dev.measure(x), apply_profile(ReferenceDevice(seed=2), "bench", seed=4).measure(x))
     assert dev.root.measurements == 64
+
+
+
+def test_lab_profile_values_and_a_device_without_a_medium():
+    """The lab profile's converters and noise; its medium decorrelation reaches only devices that model a
+    medium (the optical system, tested in tests/physical/test_systems.py), others get the rest."""
+    lab = PROFILES["lab"]
+    assert (lab.dac_bits, lab.adc_bits, lab.shot_noise, lab.read_noise) == (8, 12, 0.01, 0.0005)
+    assert lab.decorrelation_time == 36000.0 and lab.sample_time == 5e-3
+    reference = apply_profile(ReferenceDevice(), "lab")
+    assert [type(d).__name__ for d in chain(reference)] == ["Quantisation", "Noise", "ReferenceDevice"]
