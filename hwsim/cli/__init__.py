@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("hwsim.cli.devices:main", "list the devices hwsim can build"),
     "data": ("hwsim.cli.data:main", "list, fetch and verify the real data sets"),
     "train": ("physical.cli:main", "train a physical neural network (mfff, pat, insilico, digital)"),
+    "sweep": ("hwsim.cli.sweep:main", "a grid of hwsim train runs (seeds x systems x methods ...), here or on Ray"),
     "edge": ("edge.cli:main", "compile, run and benchmark models with TVM for CPU, CUDA and Jetson"),
     "compress": ("agents.n2n.cli:main", "RL-driven network compression (N2N)"),
     "netllm": ("agents.netllm.cli:main", "adapt a language model to networking tasks (collect, train, eval)"),
