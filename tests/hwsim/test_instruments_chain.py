@@ -327,6 +327,13 @@ def test_without_pyvisa_the_error_says_what_to_install(monkeypatch):
         VisaChain(KEYSIGHT, simulate=True)
 
 
+def test_a_missing_visa_library_says_what_to_install(tmp_path):
+    path = variant(tmp_path, edit=_set(["visa_library"], "@no-such-backend"))
+    with pytest.raises(NotSupportedError, match=r"cannot open the VISA library '@no-such-backend'.*pip install "
+                                                r"pyvisa-py"):
+        VisaChain(str(path))
+
+
 def test_pyvisa_and_yaml_are_imported_only_when_a_chain_is_opened():
     code = ("import sys, hwsim, hwsim.instruments, hwsim.registry\n"
             "from hwsim.cli import main\n"
