@@ -1,5 +1,6 @@
 """Stable-Baselines3 PPO on the networking environments (MaskablePPO where the environment masks
-actions), and an adapter that makes a trained model a :class:`agents.policy.Policy`."""
+actions), and an adapter that makes a trained model a :class:`agents.policy.Policy`. hwsim's own
+PPO, which steps the native vector environments much faster, is :mod:`agents.rl.ppo`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
+
+import agents  # noqa: F401  (registers the environments)
 
 
 @dataclass
-class PPOConfig:
-    """PPO hyperparameters (SB3 names); ``net_arch`` sizes both the policy and value MLPs."""
+class SB3PPOConfig:
+    """SB3 PPO hyperparameters (SB3 names); ``net_arch`` sizes both the policy and value MLPs."""
 
     n_envs: int = 8
     n_steps: int = 256
@@ -28,21 +32,19 @@ class PPOConfig:
 
 def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Any:
     """``gymnasium.make(env_id)`` after registering hwsim's environments (usable in a subprocess)."""
-    import gymnasium as gym
-
-    import agents  # noqa: F401  (registers the environments)
 
     return gym.make(env_id, **(env_kwargs or {}))
 
 
-def make_ppo(env_id: str, config: PPOConfig = PPOConfig(), seed: int = 0, env_kwargs: dict[str, Any] | None = None,
-             subprocess: bool = False) -> Any:
+def make_ppo(env_id: str, config: SB3PPOConfig | None = None, seed: int = 0,
+             env_kwargs: dict[str, Any] | None = None, subprocess: bool = False) -> Any:
     """A PPO model (MaskablePPO when the environment has ``action_masks``) on ``n_envs`` copies of
-    the registered environment ``env_id``."""
+    the registered environment ``env_id`` (``config`` defaults to :class:`SB3PPOConfig`)."""
     import torch
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+    config = SB3PPOConfig() if config is None else config
     torch.set_num_threads(config.torch_threads)
     probe = make_env(env_id, env_kwargs)
     masked = hasattr(probe.unwrapped, "action_masks")

@@ -13,12 +13,13 @@ import gzip
 import json
 from bisect import bisect_left
 from dataclasses import dataclass
-from functools import cached_property, cache
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
 
-from hwsim.errors import DataError
+from hwsim.data import fetch
+from hwsim.errors import ConfigError, DataError
 
 QUERY_SIZES = ("2g", "5g", "10g", "20g", "50g", "80g", "100g")
 NUM_QUERIES = 22
@@ -138,8 +139,6 @@ def parse_query(query: int, size: str, entry: dict[str, Any]) -> JobTemplate:
 
 def load_templates(sizes: tuple[str, ...] = QUERY_SIZES) -> dict[tuple[int, str], JobTemplate]:
     """Every (query, size) job template of the given input sizes."""
-    from hwsim.errors import ConfigError
-
     unknown = set(sizes) - set(QUERY_SIZES)
     if unknown or not sizes:
         raise ConfigError(f"unknown TPC-H sizes {sorted(unknown) or '(none given)'}; choose from {QUERY_SIZES}")
@@ -151,8 +150,6 @@ def load_templates(sizes: tuple[str, ...] = QUERY_SIZES) -> dict[tuple[int, str]
 
 @cache
 def _load_size(size: str) -> dict[tuple[int, str], JobTemplate]:
-    from hwsim.data import fetch
-
     path = fetch("cjs") / f"tpch_{size}.json.gz"
     try:
         with gzip.open(path, "rt") as fh:

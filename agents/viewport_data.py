@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hwsim.data import fetch
 from hwsim.errors import ConfigError, DataError
 
 ANGLE_SCALE = np.array([180.0, 90.0, 180.0])  # roll, pitch, yaw -> [-1, 1]
@@ -99,8 +100,6 @@ def read_trajectory(path, dataset: str, video: int, user: int) -> Trajectory:
 @cache
 def load_trajectories(split: str, datasets: tuple[str, ...] = DATASETS) -> tuple[Trajectory, ...]:
     """Every trajectory of ``split`` (``train`` or ``test``) in ``datasets``, in a fixed order."""
-    from hwsim.data import fetch
-
     if split not in SPLITS:
         raise ConfigError(f"unknown viewport split '{split}'; choose one of {sorted(SPLITS)}")
     unknown = set(datasets) - set(DATASETS)

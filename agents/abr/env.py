@@ -10,8 +10,17 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.abr.render import render_ansi, render_rgb
-from agents.abr.sim import (BITRATES_KBPS, BUFFER_CAP_MS, LINK_RTT_MS, NOISE_HIGH, NOISE_LOW, PAYLOAD_SHARE,
-                            TOTAL_CHUNKS, ABRSimulator, qoe_lin)
+from agents.abr.sim import (
+    BITRATES_KBPS,
+    BUFFER_CAP_MS,
+    LINK_RTT_MS,
+    NOISE_HIGH,
+    NOISE_LOW,
+    PAYLOAD_SHARE,
+    TOTAL_CHUNKS,
+    ABRSimulator,
+    qoe_lin,
+)
 from agents.abr.traces import BITRATE_LEVELS, load_trace_set, load_video_sizes
 from agents.envs.order import EpisodeOrder
 from agents.envs.text import check_render_mode

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache, cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from hwsim.data import fetch
 from hwsim.errors import ConfigError, DataError
 
 BITRATE_LEVELS = 6
@@ -124,8 +125,6 @@ def _trace_files(folder: Path) -> list[Path]:
 @cache
 def load_trace_set(name: str) -> TraceSet:
     """The trace set ``name`` (``fcc-test``, ``hsdpa``, ``hsdpa-train`` or ``hsdpa-test``)."""
-    from hwsim.data import fetch
-
     if name == "fcc-test":
         root = fetch("abr")
         files = _trace_files(root / "traces_fcc")
@@ -150,8 +149,6 @@ def load_trace_set(name: str) -> TraceSet:
 @lru_cache(maxsize=1)
 def load_video_sizes() -> tuple[tuple[int, ...], ...]:
     """Chunk sizes in bytes of the EnvivioDash3 video: ``sizes[level][chunk]``, level 0 lowest."""
-    from hwsim.data import fetch
-
     folder = fetch("abr") / "video_sizes"
     levels = []
     for level in range(BITRATE_LEVELS):

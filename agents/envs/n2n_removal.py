@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.n2n.layers import FEATURES
 from agents.envs.text import RENDER_MODES, ansi_text, check_render_mode
+from agents.n2n.layers import FEATURES
 from agents.n2n.task import SHRINK_FACTORS, N2NTask, task_from_options
 from hwsim.errors import ShapeError
 

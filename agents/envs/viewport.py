@@ -10,8 +10,7 @@ from gymnasium import spaces
 
 from agents.envs.order import EpisodeOrder
 from agents.envs.text import RENDER_MODES, ansi_text, check_render_mode
-from agents.viewport_data import (DATASETS, WindowConfig, angle_error, denormalise, load_trajectories,
-                                  normalise)
+from agents.viewport_data import DATASETS, WindowConfig, angle_error, denormalise, load_trajectories, normalise
 from hwsim.errors import ConfigError, ShapeError
 
 

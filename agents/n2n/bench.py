@@ -23,7 +23,15 @@ import argparse
 import time
 from typing import Any, Sequence
 
+from agents.n2n.cache import StudentCache
+from agents.n2n.cli import add_task_options, task_config
+from agents.n2n.reinforce import ReinforceConfig
+from agents.n2n.rollouts import make_pool
+from agents.n2n.search import random_search, uniform_shrink
+from agents.n2n.task import N2NTask
+from agents.n2n.trainer import N2NConfig, N2NTrainer, cpu_seconds, final_report, measured_latency_ratio
 from hwsim.errors import ConfigError
+from hwsim.report import mean_std, write_bench
 
 SETTINGS = {
     "full": {"seeds": 3, "removal_updates": 12, "shrink_updates": 12, "rollouts": 5, "distill_epochs": 4,
@@ -48,8 +56,6 @@ def _row(method: str, seed: int, report: dict[str, Any], students: int, wall: fl
 
 def aggregate(per_seed: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per method: mean and sample standard deviation over seeds of each metric."""
-    from hwsim.report import mean_std
-
     rows = []
     for method in dict.fromkeys(r["method"] for r in per_seed):
         rs = [r for r in per_seed if r["method"] == method]
@@ -68,14 +74,6 @@ def main(argv: Sequence[str]) -> int:
     """Run the compression benchmark and print / write its table."""
     import torch
 
-    from agents.n2n.cache import StudentCache
-    from agents.n2n.cli import add_task_options, task_config
-    from agents.n2n.reinforce import ReinforceConfig
-    from agents.n2n.rollouts import make_pool
-    from agents.n2n.search import random_search, uniform_shrink
-    from agents.n2n.task import N2NTask
-    from agents.n2n.trainer import N2NConfig, N2NTrainer, cpu_seconds, final_report
-    from hwsim.report import write_bench
 
     p = argparse.ArgumentParser(prog="hwsim bench compress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -171,9 +169,6 @@ def replace_ns(ns: argparse.Namespace, **changes: Any) -> argparse.Namespace:
 def _latency_experiment(args: argparse.Namespace, s: dict[str, Any], task: Any, cache: Any, pool: Any,
                         n2n_config: Any, seed0_model: Any, seed0_arch: Any,
                         per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    from agents.n2n.task import N2NTask
-    from agents.n2n.trainer import N2NTrainer, cpu_seconds, final_report, measured_latency_ratio
-
     measured = s["latency"] == "measured"
     lat_cfg = task_config_latency(args, measured)
     lat_task = N2NTask(lat_cfg, cache=cache, pool=pool, teacher=task.teacher)
@@ -204,8 +199,6 @@ def _latency_experiment(args: argparse.Namespace, s: dict[str, Any], task: Any, 
 def task_config_latency(args: argparse.Namespace, calibrate: bool) -> Any:
     """The task of the latency experiment: the same teacher and budget, the estimated-latency reward and no
     size constraint (the reward alone decides)."""
-    from agents.n2n.cli import task_config
-
     return task_config(replace_ns(args, reward="latency-est", calibrate=calibrate, max_params_ratio=None))
 
 

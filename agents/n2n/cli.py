@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from agents.n2n.data import DATASETS
+from agents.n2n.distill import DistillConfig
+from agents.n2n.latency import calibrate_on_target, calibration_set
+from agents.n2n.layers import arch_from_json, build
+from agents.n2n.reinforce import ReinforceConfig
+from agents.n2n.reward import REWARDS
+from agents.n2n.rollouts import BACKENDS
+from agents.n2n.task import SHRINK_FACTORS, TaskConfig
+from agents.n2n.teachers import MODELS, teacher_spec
+from agents.n2n.trainer import N2NConfig, N2NTrainer, export_student
 from hwsim.errors import ConfigError
 
 
@@ -26,11 +37,6 @@ def add_task_options(p: argparse.ArgumentParser, distill_epochs: int | None = 4,
                      max_params_ratio: float | None = None) -> None:
     """Options that define the compression task (shared by ``hwsim compress n2n`` and the bench) with
     their defaults (``distill_epochs=None``: the caller fills it in)."""
-    from agents.n2n.data import DATASETS
-    from agents.n2n.reward import REWARDS
-    from agents.n2n.task import SHRINK_FACTORS
-    from agents.n2n.teachers import MODELS
-
     p.add_argument("--teacher", choices=MODELS, default="resnet", help="teacher of the zoo (default: resnet)")
     p.add_argument("--dataset", choices=DATASETS, default="digits", help="data set (default: digits)")
     p.add_argument("--quick", action="store_true", help="a small, briefly trained teacher (smoke runs)")
@@ -50,17 +56,10 @@ def add_task_options(p: argparse.ArgumentParser, distill_epochs: int | None = 4,
 
 def task_config(args: argparse.Namespace, student_seed: int = 0) -> Any:
     """The :class:`~agents.n2n.task.TaskConfig` of parsed task options (calibrating the latency model when asked)."""
-    from agents.n2n.distill import DistillConfig
-    from agents.n2n.task import TaskConfig
-
     cfg = TaskConfig(teacher=args.teacher, dataset=args.dataset, quick=args.quick, reward=args.reward,
                      target=args.target, distill=DistillConfig(epochs=args.distill_epochs), student_seed=student_seed,
                      factors=tuple(args.factors), max_params_ratio=args.max_params_ratio)
     if args.calibrate:
-        from dataclasses import replace
-
-        from agents.n2n.latency import calibrate_on_target, calibration_set
-        from agents.n2n.teachers import teacher_spec
 
         spec = teacher_spec(args.teacher, args.dataset, args.quick, cfg.teacher_seed)
         model, _ = calibrate_on_target(calibration_set(spec.arch), args.target)
@@ -70,10 +69,6 @@ def task_config(args: argparse.Namespace, student_seed: int = 0) -> Any:
 
 def n2n_main(argv: Sequence[str]) -> int:
     """``hwsim compress n2n``: search, final distillation, optional latency measurement and export."""
-    from agents.n2n.reinforce import ReinforceConfig
-    from agents.n2n.rollouts import BACKENDS
-    from agents.n2n.trainer import N2NConfig, N2NTrainer
-
     p = argparse.ArgumentParser(prog="hwsim compress n2n", description=(
         "N2N learning (Ashok et al. 2018): a bidirectional-LSTM policy removes layers of a teacher, then an "
         "autoregressive LSTM shrinks the layers of the best student; both trained with REINFORCE on "
@@ -144,8 +139,6 @@ def export_main(argv: Sequence[str]) -> int:
     """``hwsim compress export``: compile the best student of a finished run with edge and export it."""
     import torch
 
-    from agents.n2n.layers import arch_from_json, build
-    from agents.n2n.trainer import export_student
 
     p = argparse.ArgumentParser(prog="hwsim compress export",
                                 description="Export the best student of an N2N run as edge artifacts.")

@@ -11,13 +11,17 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
 from torch import nn
 
-from agents.n2n.layers import Arch, count_macs
+import edge
+from agents.n2n.layers import Arch, InvalidArchitecture, build, count_macs, layer_costs
+from edge.compress.surgery import fold_batchnorm
+from edge.targets import resolve
 from hwsim.errors import ConfigError
 
 
@@ -49,8 +53,6 @@ DEFAULT_MODELS: dict[str, LatencyModel] = {
 
 def default_model(target: str) -> LatencyModel:
     """The uncalibrated latency model of ``target`` (any name :func:`edge.targets.resolve` knows)."""
-    from edge.targets import resolve
-
     spec = resolve(target)
     if spec.is_cuda:
         kind = "jetson" if spec.name.startswith("jetson") else "cuda"
@@ -78,12 +80,8 @@ def calibrate(archs: Sequence[Arch], seconds: Sequence[float], source: str = "ca
 def compile_for(model: nn.Module, in_shape: Sequence[int], target: str = "host") -> tuple[Any, float]:
     """``model`` (eval mode, batch norm folded, batch 1) compiled with ``edge`` for ``target``, and the
     seconds the build took. Raises :class:`ConfigError` when the target cannot run on this machine."""
-    import time
-
     import torch
 
-    import edge
-    from edge.compress.surgery import fold_batchnorm
 
     if not edge.targets.resolve(target).runnable_here():
         raise ConfigError(f"latency on '{target}' cannot be measured on this machine; use the estimated "
@@ -96,8 +94,6 @@ def compile_for(model: nn.Module, in_shape: Sequence[int], target: str = "host")
 def measure(model: nn.Module, in_shape: Sequence[int], target: str = "host", repeat: int = 50) -> dict:
     """Compile ``model`` for ``target`` (:func:`compile_for`) and time it here; returns
     ``edge.time_model``'s statistics (seconds) plus ``compile_s``."""
-    import edge
-
     compiled, compile_s = compile_for(model, in_shape, target)
     stats = dict(edge.time_model(compiled, [np.zeros((1, *in_shape), dtype=np.float32)], repeat=repeat))
     stats["compile_s"] = compile_s
@@ -109,8 +105,6 @@ def time_interleaved(compiled: Sequence[Any], in_shapes: Sequence[Sequence[int]]
     """Median latency of each compiled model in each of ``rounds`` rounds, the models timed one after the
     other within a round, so that load from other processes hits them alike. Returns one list of
     per-round medians (seconds) per model."""
-    import edge
-
     inputs = [[np.zeros((1, *shape), dtype=np.float32)] for shape in in_shapes]
     out: list[list[float]] = [[] for _ in compiled]
     for _ in range(rounds):
@@ -138,8 +132,6 @@ def calibrate_on_target(archs: Sequence[Arch], target: str = "host", rounds: int
     """Compile freshly built networks of ``archs`` (latency does not depend on the weights) for ``target``,
     time them in alternation, and fit the latency model to each network's fastest round; returns the
     model and those latencies (seconds)."""
-    from agents.n2n.layers import build
-
     compiled = [compile_for(build(a), a.in_shape, target)[0] for a in archs]
     per_round = time_interleaved(compiled, [a.in_shape for a in archs], rounds, repeat)
     fastest = [min(r) for r in per_round]
@@ -150,8 +142,6 @@ def calibrate_on_target(archs: Sequence[Arch], target: str = "host", rounds: int
 def calibration_set(arch: Arch) -> list[Arch]:
     """A few networks of different depth and width made from ``arch`` to calibrate on: itself, shrunk to
     a half and a quarter, and with every other layer removed (when that can be built)."""
-    from agents.n2n.layers import InvalidArchitecture, layer_costs
-
     archs = [arch, arch.shrink([0.5] * len(arch)), arch.shrink([0.25] * len(arch))]
     thin = arch.remove([i % 2 == 0 for i in range(len(arch))])
     try:

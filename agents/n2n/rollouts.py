@@ -9,28 +9,19 @@ should not exceed the cores you have.
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Protocol, Sequence
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Sequence
 
 from agents.n2n.cache import StudentResult
 from agents.n2n.layers import Arch, arch_from_json
 from agents.n2n.task import N2NTask, TaskConfig
+from agents.n2n.workers import RolloutPool  # noqa: F401  (the pools' interface, importable from here too)
 from hwsim.errors import ConfigError
 
 BACKENDS = ("auto", "serial", "process", "ray")
 
 _WORKER_TASK: N2NTask | None = None
-
-
-class RolloutPool(Protocol):
-    """Evaluates students somewhere else than the calling process."""
-
-    workers: int
-
-    def evaluate(self, archs: Sequence[Arch]) -> list[StudentResult]:
-        """Results of ``archs``, in order."""
-
-    def close(self) -> None:
-        """Stop the workers."""
 
 
 def _init_worker(config: TaskConfig, threads: int) -> None:
@@ -50,9 +41,6 @@ class ProcessPool:
     """Students evaluated by ``workers`` spawned processes."""
 
     def __init__(self, config: TaskConfig, workers: int = 2, threads: int = 1) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         self.workers = int(workers)
         self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_init_worker, initargs=(config, threads))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -17,11 +17,9 @@ from agents.n2n.latency import LatencyModel, default_model, measure
 from agents.n2n.layers import Arch, InvalidArchitecture, build, count_macs, count_params, layer_costs, layer_features
 from agents.n2n.reward import RewardFn, check_reward
 from agents.n2n.teachers import Teacher, load_teacher, teacher_spec
+from agents.n2n.workers import RolloutPool
 from edge.train import accuracy
 from hwsim.errors import ConfigError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from agents.n2n.rollouts import RolloutPool
 
 SHRINK_FACTORS = (0.25, 0.5, 0.75, 1.0)
 

@@ -32,6 +32,7 @@ from agents.n2n.data import DATASETS, load_split
 from agents.n2n.layers import Arch, Layer, arch_from_json, build, count_macs, count_params
 from edge.digits import DigitsSplit
 from edge.train import TrainConfig, accuracy, fit
+from hwsim.data import cache_dir
 from hwsim.errors import ConfigError
 
 CACHE_VERSION = 1
@@ -123,8 +124,6 @@ class Teacher:
 
 def cache_file(spec: TeacherSpec) -> Path:
     """Where the weights of ``spec`` are cached."""
-    from hwsim.data import cache_dir
-
     return cache_dir("n2n-teachers") / f"{spec.name}-{spec.digest()}.pt"
 
 

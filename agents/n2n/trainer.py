@@ -17,11 +17,16 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+import edge
 from agents.n2n.cache import StudentCache, StudentResult
+from agents.n2n.latency import compare_latency
 from agents.n2n.layers import FEATURES, Arch, arch_from_json
 from agents.n2n.policies import RemovalPolicy, ShrinkPolicy
 from agents.n2n.reinforce import Reinforce, ReinforceConfig
+from agents.n2n.rollouts import make_pool
 from agents.n2n.task import N2NTask, TaskConfig
+from edge.compress.surgery import fold_batchnorm
+from edge.errors import ToolchainError
 from hwsim.errors import ConfigError
 from hwsim.progress import progress
 from hwsim.runs import RunRecord
@@ -150,8 +155,6 @@ class N2NTrainer:
         self.record = RunRecord(cfg.name, cfg.root, resume=cfg.resume)
         self._own_pool = None
         if task is None:
-            from agents.n2n.rollouts import make_pool
-
             cache = StudentCache(cfg.task.context(), self.record.dir / "students.jsonl")
             self._own_pool = make_pool(cfg.backend, cfg.task, cfg.workers, cfg.threads)
             task = N2NTask(cfg.task, cache=cache, pool=self._own_pool)
@@ -287,8 +290,6 @@ class N2NTrainer:
 def measured_latency_ratio(task: N2NTask, model: torch.nn.Module, arch: Arch) -> dict[str, Any]:
     """Compile the teacher and ``model`` for the task's target with ``edge`` and time them here in
     alternating rounds (:func:`agents.n2n.latency.compare_latency`)."""
-    from agents.n2n.latency import compare_latency
-
     return compare_latency(model, task.teacher.model, arch.in_shape, task.config.target)
 
 
@@ -296,10 +297,6 @@ def export_student(model: torch.nn.Module, arch: Arch, targets: Sequence[str], d
     """Compile ``model`` (batch norm folded, batch 1) with ``edge`` for each of ``targets`` and export an
     artifact to ``directory/<target>``. CUDA kernels are compiled ahead of time when nvcc supports the
     architecture; otherwise the artifact carries CUDA source (its manifest says so)."""
-    import edge
-    from edge.compress.surgery import fold_batchnorm
-    from edge.errors import ToolchainError
-
     example = torch.zeros(1, *arch.in_shape)
     deployable = fold_batchnorm(model.eval())
     out: dict[str, Any] = {}

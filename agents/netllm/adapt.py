@@ -5,16 +5,25 @@ folder, and evaluate any policy in the task's test environment."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from agents.netllm.backbone import BackboneSpec
-from agents.netllm.lora import LoRAConfig
-from agents.netllm.pool import ExperiencePool
+import gymnasium as gym
+
+import agents  # noqa: F401  (registers the environments)
+from agents.netllm.backbone import BackboneSpec, load_backbone
+from agents.netllm.evaluate import BatchPolicy, PerEnvPolicies, play_episodes
+from agents.netllm.lora import LoRAConfig, apply_lora, load_trainable_state, parameter_counts, trainable_state
+from agents.netllm.offline_rl import ReturnStats, train_offline
+from agents.netllm.policy import DecisionPolicy, TrajectoryPolicy
+from agents.netllm.pool import ExperiencePool, collect
+from agents.netllm.supervised import train_supervised
 from agents.netllm.tasks import Task, build_model, env_spaces, get_task
 from agents.netllm.training import TrainConfig
 from hwsim.errors import ConfigError, DataError
+from hwsim.runs import RunRecord
 
 RUN_FORMAT = 1
 DEFAULT_EPISODES = 50
@@ -35,9 +44,6 @@ def collect_pool(task: Task, policies: Sequence[str] | None = None, episodes: in
                  env_id: str | None = None) -> ExperiencePool:
     """The experience pool of ``task``: each policy (default: the task's) plays ``episodes``
     episodes of the training environment (every episode in order for tasks that walk them)."""
-    import gymnasium as gym
-
-    from agents.netllm.pool import collect
 
     env_id = env_id or task.train_env
     options = None
@@ -59,8 +65,6 @@ def build(task: Task, backbone: BackboneSpec, lora: LoRAConfig, config: TrainCon
     """Backbone (frozen) + LoRA + task model on ``device``; the new weights are seeded by ``config.seed``."""
     import torch
 
-    from agents.netllm.backbone import load_backbone
-    from agents.netllm.lora import apply_lora
 
     net = load_backbone(backbone, device="cpu")
     with torch.random.fork_rng(devices=[]):
@@ -92,11 +96,6 @@ def train_run(task_name: str, pool_path: str | Path, run: str, runs_dir: str | P
               config: TrainConfig = TrainConfig(), device: str = "auto", resume: bool = False) -> dict[str, Any]:
     """Adapt the backbone to ``task_name`` on the pool at ``pool_path``, recording ``runs_dir/run``.
     With ``resume`` the run continues from its checkpoint (its saved configuration must match)."""
-    from agents.netllm.lora import load_trainable_state, parameter_counts, trainable_state
-    from agents.netllm.offline_rl import ReturnStats, train_offline
-    from agents.netllm.supervised import train_supervised
-    from hwsim.runs import RunRecord
-
     task = get_task(task_name)
     device = resolve_device(device)
     pool = ExperiencePool.load(pool_path)
@@ -138,10 +137,6 @@ def train_run(task_name: str, pool_path: str | Path, run: str, runs_dir: str | P
 
 def load_run(run_dir: str | Path, device: str = "auto") -> dict[str, Any]:
     """Rebuild the trained model of a run folder (its configuration and last checkpoint)."""
-    import json
-
-    from agents.netllm.lora import load_trainable_state
-    from agents.netllm.offline_rl import ReturnStats
 
     run_dir = Path(run_dir)
     config_path, ckpt_path = run_dir / "config.json", run_dir / "checkpoint.pt"
@@ -169,8 +164,6 @@ def load_run(run_dir: str | Path, device: str = "auto") -> dict[str, Any]:
 def make_policy(task: Task, model: Any, stats: Any = None, config: TrainConfig | None = None, greedy: bool = True,
                 seed: int = 0, name: str | None = None) -> Any:
     """The trained ``model`` as a policy of ``task``'s environments."""
-    from agents.netllm.policy import DecisionPolicy, TrajectoryPolicy
-
     if task.kind == "offline-rl":
         scale = config.target_return_scale if config is not None else 1.0
         return DecisionPolicy(model, stats, task.reward_key, scale, greedy=greedy, seed=seed,
@@ -184,10 +177,6 @@ def evaluate(task: Task, policy: Any, env_id: str | None = None, episodes: int |
     (``batch`` episodes at a time), a factory of :class:`agents.policy.Policy` objects (one fresh copy
     per episode, e.g. a baseline class) or one policy instance (episodes one after another).
     Returns the task's summary with the wall time."""
-    import gymnasium as gym
-
-    import agents  # noqa: F401  (registers the environments)
-    from agents.netllm.evaluate import BatchPolicy, PerEnvPolicies, play_episodes
 
     env_id = env_id or task.test_env
     probe = gym.make(env_id)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from hwsim.errors import ConfigError, DataError
+from hwsim.progress import progress_enabled
 
 TINY = "tiny"
 SMOLLM2 = "smollm2-135m"
@@ -119,8 +120,6 @@ def backbone_config(name: str) -> Any:
 def _quiet_loading() -> Iterator[None]:
     """Hide transformers' loading bars (its GGUF dequantisation bar ignores its own switch) when
     hwsim's progress bars are off (CI, ``HWSIM_QUIET``, no terminal)."""
-    from hwsim.progress import progress_enabled
-
     if progress_enabled():
         yield
         return

@@ -25,6 +25,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from agents.bench import ROWS, _row
+from agents.netllm.adapt import collect_pool, evaluate, make_policy, resolve_device, train_run
+from agents.netllm.backbone import BackboneSpec
+from agents.netllm.cli import set_threads
+from agents.netllm.lora import LoRAConfig
+from agents.netllm.tasks import get_task
+from agents.netllm.training import TrainConfig
+from hwsim.report import write_bench
 
 
 @dataclass
@@ -60,11 +67,6 @@ ABR_BASELINES = ("bba", "mpc", "mpc-netllm", "rate")
 
 def _train_and_eval(task_name: str, pool_path: Path, run: str, runs_dir: Path, cfg: BenchConfig, random: bool,
                     device: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    from agents.netllm.adapt import evaluate, make_policy, train_run
-    from agents.netllm.backbone import BackboneSpec
-    from agents.netllm.lora import LoRAConfig
-    from agents.netllm.training import TrainConfig
-
     abr = task_name == "abr"
     config = TrainConfig(steps=cfg.abr_steps if abr else cfg.vp_steps,
                          batch_size=cfg.abr_batch if abr else cfg.vp_batch, lr=cfg.abr_lr if abr else cfg.vp_lr,
@@ -84,9 +86,6 @@ def _std(summary: dict[str, Any]) -> float:
 
 def bench_abr(cfg: BenchConfig, runs_dir: Path, device: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """ABR rows: baselines, pool policies, the adapted model and its random-weight ablation."""
-    from agents.netllm.adapt import collect_pool, evaluate
-    from agents.netllm.tasks import get_task
-
     task = get_task("abr")
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -120,9 +119,6 @@ def bench_abr(cfg: BenchConfig, runs_dir: Path, device: str) -> tuple[list[dict[
 
 def bench_vp(cfg: BenchConfig, runs_dir: Path, device: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """VP rows: linear regression, constant velocity, static, and the adapted model."""
-    from agents.netllm.adapt import collect_pool, evaluate
-    from agents.netllm.tasks import get_task
-
     task = get_task("vp")
     start = time.perf_counter()
     pool = collect_pool(task, task.pool_policies, None, seed=cfg.seed)
@@ -147,10 +143,6 @@ def bench_vp(cfg: BenchConfig, runs_dir: Path, device: str) -> tuple[list[dict[s
 
 def main(argv: Sequence[str]) -> int:
     """Run the NetLLM benchmark; prints a table and writes JSON with ``--json``."""
-    from agents.netllm.adapt import resolve_device
-    from agents.netllm.cli import set_threads
-    from hwsim.report import write_bench
-
     parser = argparse.ArgumentParser(prog="hwsim bench netllm", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 blocks, tiny pools, few steps, 10 traces: a smoke test")
     parser.add_argument("--config", choices=["auto", "cpu", "gpu"], default="auto",

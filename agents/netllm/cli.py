@@ -12,6 +12,11 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from agents.netllm.adapt import collect_pool, evaluate, load_run, make_policy, summary_row, train_run
+from agents.netllm.backbone import BackboneSpec
+from agents.netllm.lora import LoRAConfig
+from agents.netllm.tasks import get_task
+from agents.netllm.training import TrainConfig
 from hwsim.errors import ConfigError
 
 
@@ -44,16 +49,11 @@ def set_threads(threads: int | None) -> None:
 
 
 def _lora(args: argparse.Namespace) -> Any:
-    from agents.netllm.lora import LoRAConfig
-
     targets = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
     return LoRAConfig(args.lora_rank, args.lora_alpha, args.lora_dropout, targets)
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from agents.netllm.adapt import collect_pool
-    from agents.netllm.tasks import get_task
-
     task = get_task(args.task)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else None
     pool = collect_pool(task, policies, args.episodes, seed=args.seed, env_id=args.env)
@@ -64,10 +64,6 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from agents.netllm.adapt import train_run
-    from agents.netllm.backbone import BackboneSpec
-    from agents.netllm.training import TrainConfig
-
     set_threads(args.threads)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                          warmup=args.warmup, seed=args.seed, log_every=args.log_every,
@@ -86,8 +82,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from agents.netllm.adapt import evaluate, load_run, make_policy, summary_row
-
     set_threads(args.threads)
     run_dir = Path(args.runs_dir) / args.run
     run = load_run(run_dir, args.device)

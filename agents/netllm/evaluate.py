@@ -12,6 +12,7 @@ import numpy as np
 
 from agents.policy import Policy
 from hwsim.errors import ConfigError
+from hwsim.progress import progress
 
 
 @runtime_checkable
@@ -98,8 +99,6 @@ def play_lockstep(envs: Sequence[Any], policy: BatchPolicy, options: Sequence[di
 def play_episodes(make_env: Callable[[], Any], policy: BatchPolicy, options: Sequence[dict[str, Any] | None],
                   batch: int = 128, desc: str = "evaluate") -> list[PlayedEpisode]:
     """Play ``len(options)`` episodes, ``batch`` environments (from ``make_env``) at a time."""
-    from hwsim.progress import progress
-
     if batch < 1:
         raise ConfigError(f"batch must be >= 1; got {batch}")
     envs = [make_env() for _ in range(min(batch, len(options)))]

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from agents.netllm.backbone import select_cache_rows
 from agents.netllm.offline_rl import DecisionModel, DecodeState, ReturnStats
 from agents.netllm.supervised import TrajectoryModel
 from hwsim.errors import ConfigError
@@ -55,8 +56,6 @@ class DecisionPolicy:
 
     def keep(self, rows: Sequence[int]) -> None:
         """Continue only the episodes at positions ``rows`` of the batch (the others ended)."""
-        from agents.netllm.backbone import select_cache_rows
-
         rows = np.asarray(rows, dtype=np.int64)
         if self._state.cache is not None:
             select_cache_rows(self._state.cache, torch.as_tensor(rows, device=_device(self.model)))

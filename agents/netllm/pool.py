@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import gymnasium as gym
 import numpy as np
 
+import agents  # noqa: F401  (registers the environments)
 from agents.policy import Policy
 from hwsim.errors import ConfigError, DataError
+from hwsim.progress import progress
 
 POOL_FORMAT = 1
 
@@ -116,10 +119,6 @@ def collect(env_id: str, policies: Sequence[Policy], episodes: int, seed: int = 
     record every step. Episode ``i`` of every policy is reset with seed ``seed + i`` and
     ``options(i)``, so all policies meet the same episodes; ``target(info)`` (if given) is stored
     for each step from the info the step returned."""
-    import gymnasium as gym
-
-    import agents  # noqa: F401  (registers the environments)
-    from hwsim.progress import progress
 
     if episodes < 1 or not policies:
         raise ConfigError("collect needs at least one policy and one episode")

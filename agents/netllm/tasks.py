@@ -8,35 +8,37 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+import gymnasium as gym
 import numpy as np
 
+import agents  # noqa: F401  (registers the environments)
+from agents.abr.baselines import BASELINES as ABR_BASELINES
+from agents.abr.baselines import RobustMPC
+from agents.abr.evaluate import ABRResult
+from agents.baselines.viewport import BASELINES as VIEWPORT_BASELINES
+from agents.netllm.encoders import ABR_ROWS, ABRStateEncoder
+from agents.netllm.offline_rl import DecisionModel
+from agents.netllm.supervised import TrajectoryModel
 from agents.policy import Policy
+from agents.viewport_data import ANGLE_SCALE, PERIODIC, normalise
 from hwsim.errors import ConfigError
 
 
 def _abr_baselines() -> dict[str, Callable[[], Policy]]:
-    from agents.abr.baselines import BASELINES, RobustMPC
-
-    table: dict[str, Callable[[], Policy]] = dict(BASELINES)
+    table: dict[str, Callable[[], Policy]] = dict(ABR_BASELINES)
     table["mpc-netllm"] = RobustMPC.netllm_variant
     return table
 
 
 def _vp_baselines() -> dict[str, Callable[[], Policy]]:
-    from agents.baselines.viewport import BASELINES
-
-    return dict(BASELINES)
+    return dict(VIEWPORT_BASELINES)
 
 
 def _vp_target(info: dict[str, Any]) -> np.ndarray:
-    from agents.viewport_data import normalise
-
     return normalise(info["target_deg"]).astype(np.float32)
 
 
 def _abr_summary(episodes: list) -> dict[str, Any]:
-    from agents.abr.evaluate import ABRResult
-
     qoe, bitrate, rebuffer, smooth, per_trace = [], [], [], [], []
     for ep in episodes:
         last = ep.first_info["bitrate_kbps"]
@@ -119,9 +121,6 @@ def get_task(name: str) -> Task:
 
 def env_spaces(env_id: str) -> dict[str, Any]:
     """The observation shape and action description of a registered environment."""
-    import gymnasium as gym
-
-    import agents  # noqa: F401  (registers the environments)
 
     env = gym.make(env_id)
     try:
@@ -143,17 +142,12 @@ def build_model(task: Task, backbone: Any, spaces: dict[str, Any], config: Any, 
     (from :func:`env_spaces`); ``max_timestep`` bounds the decision model's timestep embedding."""
     obs_shape, action = tuple(spaces["observation_shape"]), spaces["action"]
     if task.kind == "offline-rl":
-        from agents.netllm.encoders import ABR_ROWS, ABRStateEncoder
-        from agents.netllm.offline_rl import DecisionModel
-
         if action["type"] != "discrete":
             raise ConfigError(f"task {task.name} needs a discrete action space")
         history_len = obs_shape[-1] if len(obs_shape) > 1 else obs_shape[0] // ABR_ROWS  # flat or (6, history)
         encoder = ABRStateEncoder(backbone.hidden_size, history_len=history_len, levels=action["n"],
                                   feature_dim=config.feature_dim)
         return DecisionModel(backbone, encoder, action["n"], max_timestep, config.context)
-    from agents.netllm.supervised import TrajectoryModel
-    from agents.viewport_data import ANGLE_SCALE, PERIODIC
 
     if action["type"] != "box" or len(action["shape"]) != 2:
         raise ConfigError(f"task {task.name} needs a (future, 3) box action space")

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from hwsim.errors import ConfigError
+from hwsim.progress import progress
 
 
 @dataclass
@@ -76,8 +77,6 @@ def fit(model: nn.Module, loss_fn: Callable[[np.random.Generator], tuple[torch.T
     """Run optimiser steps ``start_step .. config.steps``; ``loss_fn(rng)`` samples a batch and
     returns its loss and metrics. ``log(**metrics)`` gets the means every ``log_every`` steps and
     ``checkpoint(step, state)`` the optimiser/schedule/random state every ``checkpoint_every``."""
-    from hwsim.progress import progress
-
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError("the model has no trainable weights")

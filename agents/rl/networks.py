@@ -14,6 +14,7 @@ import math
 from typing import Sequence
 
 import torch
+from gymnasium import spaces
 from torch import nn
 from torch.distributions import Categorical, Normal
 
@@ -188,8 +189,6 @@ class SlotScheduler(nn.Module):
 def build_network(kind: str, obs_shape: tuple[int, ...], action_space: object, hidden: Sequence[int],
                   layout: dict | None = None) -> nn.Module:
     """The network ``kind`` (``mlp`` or ``slots``) for these spaces; ``layout`` sizes the slot network."""
-    from gymnasium import spaces
-
     obs_dim = int(math.prod(obs_shape))
     if kind == "slots":
         if layout is None:

@@ -9,6 +9,7 @@ every id of a family (and any id registered later with the same class) is handle
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -63,9 +64,14 @@ def _abr_evaluate(act: BatchPolicy, kwargs: dict[str, Any]) -> dict[str, float]:
 
 
 def _abr_references(kwargs: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {metric: dict(scores) for metric, scores in _abr_reference_scores(int(kwargs.get("history_len", 8))).items()}
+
+
+@lru_cache(maxsize=4)
+def _abr_reference_scores(history_len: int) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for metric, trace_set in ABR_TEST_SETS.items():
-        env = ABREnv(trace_set, train=False, history_len=int(kwargs.get("history_len", 8)))
+        env = ABREnv(trace_set, train=False, history_len=history_len)
         out[metric] = {p.name: evaluate_abr(p, env).qoe for p in (BBA(), RobustMPC())}
     return out
 

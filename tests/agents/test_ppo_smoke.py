@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.ppo import PPOConfig, SB3Policy, make_env, make_ppo
+from agents.ppo import SB3PPOConfig, SB3Policy, make_env, make_ppo
 
-CONFIG = PPOConfig(n_envs=2, n_steps=64, batch_size=64, n_epochs=1, net_arch=[32])
+CONFIG = SB3PPOConfig(n_envs=2, n_steps=64, batch_size=64, n_epochs=1, net_arch=[32])
 
 
 @pytest.mark.parametrize("env_id, kwargs, algo", [
