@@ -88,7 +88,8 @@ def _train(args: argparse.Namespace) -> int:
     run = RunRecord(run_dir.name, root=run_dir.parent, resume=args.resume)
     result = train_ppo(cfg, run, resume=args.resume)
     print(f"{cfg.env_id}: {result.env_steps} env steps, {result.train_seconds:.0f} s training "
-          f"({result.steps_per_second:.0f} steps/s incl. inference and updates), {result.eval_seconds:.0f} s testing")
+          f"({result.steps_per_second:.0f} steps/s incl. inference and updates; {result.train_cpu_seconds:.0f} s CPU), "
+          f"{result.eval_seconds:.0f} s testing")
     _print_scores(result.metrics, result.references)
     print(f"run folder: {run.dir}")
     return 0

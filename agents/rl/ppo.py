@@ -146,9 +146,10 @@ class PPOTrainResult:
     metrics: dict[str, float]
     references: dict[str, dict[str, float]]
     env_steps: int
-    train_seconds: float  # rollouts and updates (what the throughput counts)
+    train_seconds: float  # wall-clock of rollouts and updates (what the throughput counts)
     eval_seconds: float
     steps_per_second: float  # env_steps / train_seconds, inference and updates included
+    train_cpu_seconds: float = 0.0  # CPU time of this process over rollouts and updates
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -183,7 +184,7 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
     minibatch = batch_size // cfg.num_minibatches
     num_updates = cfg.total_steps // batch_size
     eval_every = max(1, cfg.eval_every // batch_size) if cfg.eval_every else num_updates
-    start_update, global_step, train_s, eval_s = 0, 0, 0.0, 0.0
+    start_update, global_step, train_s, train_cpu_s, eval_s = 0, 0, 0.0, 0.0, 0.0
     history: list[dict[str, Any]] = []
     last_metrics: dict[str, float] = {}
     if resume and run is not None and (state := run.load_checkpoint()) is not None:
@@ -196,6 +197,7 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
         ret_rms.load_state_dict(state["ret_rms"])
         start_update, global_step = state["update"], state["global_step"]
         train_s, eval_s = state["train_seconds"], state["eval_seconds"]
+        train_cpu_s = state.get("train_cpu_seconds", 0.0)
         rng = np.random.default_rng([cfg.seed, start_update])
         torch.manual_seed(cfg.seed * 1_000_003 + start_update)
         run.truncate_after("step", global_step)
@@ -228,7 +230,7 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
     if bar is not None:
         bar.update(global_step)
     for update in range(start_update, num_updates):
-        tick = time.perf_counter()
+        tick, cpu_tick = time.perf_counter(), time.process_time()
         frac = 1.0 - update / num_updates
         if cfg.anneal_lr:
             optimizer.param_groups[0]["lr"] = frac * cfg.learning_rate
@@ -321,6 +323,7 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
                  "approx_kl": approx_kl, "clipfrac": clipfrac, "ent_coef": ent_coef,
                  "lr": optimizer.param_groups[0]["lr"]}
         train_s += time.perf_counter() - tick
+        train_cpu_s += time.process_time() - cpu_tick
         if bar is not None:
             bar.update(batch_size)
             bar.set_postfix(steps_per_s=f"{global_step / max(train_s, 1e-9):.0f}")
@@ -333,6 +336,7 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
             last_metrics = metrics
             eval_s += time.perf_counter() - tick
             line = {"step": global_step, "update": update + 1, "train_seconds": round(train_s, 3),
+                    "train_cpu_seconds": round(train_cpu_s, 3),
                     "eval_seconds": round(eval_s, 3), "steps_per_s": global_step / max(train_s, 1e-9),
                     **metrics, **stats}
             history.append(line)
@@ -342,7 +346,8 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
                                      "optimizer": optimizer.state_dict(),
                                      "obs_rms": None if obs_rms is None else obs_rms.state_dict(),
                                      "ret_rms": ret_rms.state_dict(), "update": update + 1,
-                                     "global_step": global_step, "train_seconds": train_s, "eval_seconds": eval_s,
+                                     "global_step": global_step, "train_seconds": train_s,
+                                     "train_cpu_seconds": train_cpu_s, "eval_seconds": eval_s,
                                      "task": task.family})
                 plot_learning_curve(run.metrics(), task.metric, references.get(task.metric, {}),
                                     run.dir / "curve.png", title=f"PPO on {cfg.env_id}, seed {cfg.seed}",
@@ -352,10 +357,11 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
     envs.close()
     metrics = last_metrics
     result = PPOTrainResult(agent, metrics, references, global_step, train_s, eval_s,
-                            global_step / max(train_s, 1e-9), history)
+                            global_step / max(train_s, 1e-9), train_cpu_s, history)
     if run is not None:
         run.write_json("result.json", {"config": asdict(cfg), "metrics": metrics, "references": references,
-                                       "env_steps": global_step, "train_seconds": train_s, "eval_seconds": eval_s,
+                                       "env_steps": global_step, "train_seconds": train_s,
+                                       "train_cpu_seconds": train_cpu_s, "eval_seconds": eval_s,
                                        "steps_per_second": result.steps_per_second})
     return result
 
