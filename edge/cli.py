@@ -4,8 +4,9 @@
         MODEL is an .onnx file or a Python 'module:factory' (or 'file.py:factory') returning
         (model, example_inputs)
   hwsim edge run DIR [--input x.npy ...] [--output y.npy]
-  hwsim edge bench DIR [--rpc host:port | tracker://host:port/key] [--json FILE]
-  hwsim edge rpc-server [--host H] [--port P] [--tracker host:port --key KEY]
+  hwsim edge compile ... --tune TRIALS --tracker host:port --key KEY   (candidates measured on the boards)
+  hwsim edge bench DIR [--rpc host:port | tracker://host:port/key | --tracker host:port --key KEY] [--json FILE]
+  hwsim edge rpc-server [--host H] [--port P] [--tracker host:port --key KEY] (docs/cluster.md)
   hwsim edge targets
 """
 
@@ -29,6 +30,7 @@ from edge.onnx_import import is_onnx, read_onnx
 from edge.rpc import start_server
 from edge.targets import TARGETS
 from edge.timing import time_model
+from edge.tracker import BoardFarm
 from hwsim.cli import dispatch
 from hwsim.errors import ConfigError
 from hwsim.report import table, write_bench
@@ -58,6 +60,7 @@ def compile_main(argv: Sequence[str]) -> int:
     p.add_argument("--tune", type=int, default=0, metavar="TRIALS",
                    help="MetaSchedule trials per task (default 0: untuned, default schedules)")
     p.add_argument("--tuning-db", default=None, help="tuning database root (default: the hwsim cache)")
+    add_tracker_options(p, "measure the tuning candidates on the boards registered at this TVM RPC tracker")
     p.add_argument("--no-verify", action="store_true", help="skip checking the compiled model against the source model")
     p.add_argument("--atol", type=float, default=1e-4)
     p.add_argument("--rtol", type=float, default=1e-4)
@@ -86,7 +89,7 @@ def compile_main(argv: Sequence[str]) -> int:
                              dynamic_batch=args.max_batch or args.dynamic_batch, verify=not args.no_verify,
                              atol=args.atol, rtol=args.rtol, num_threads=args.threads, tuning_db=args.tuning_db,
                              input_shapes=parse_input_shapes(args.input_shape, args.model),
-                             default_schedules=not args.no_default_schedules)
+                             default_schedules=not args.no_default_schedules, farm=farm_of(args))
     out = compiled.export(args.output, cuda_aot=not args.no_cuda_aot)
     manifest = json.loads((out / "manifest.json").read_text())
     ver = manifest["verification"]
@@ -100,6 +103,10 @@ def compile_main(argv: Sequence[str]) -> int:
     if tuning.get("records"):
         print(f"tuning: {tuning['records']} records in {tuning['database']}"
               + (" (reused)" if tuning.get("reused") else ""))
+    if tuning.get("farm"):
+        f = tuning["farm"]
+        print(f"candidates measured on the boards under '{f['key']}' at {f['tracker']}: up to {f['peak_busy']} "
+              f"of {f['boards']} busy at once")
     print(f"wrote {out} for {manifest['target']['name']}: {manifest['files']['library']} "
           f"({manifest['link']['kind']}, {manifest['link']['arch']})"
           + (f", GPU code {manifest['device_code']['format']}" if "device_code" in manifest else ""))
@@ -184,6 +191,7 @@ def bench_main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="hwsim edge bench", description="Time an artifact here or on a board.")
     p.add_argument("directory")
     p.add_argument("--rpc", default=None, help="host:port of an RPC server, or tracker://host:port/key")
+    add_tracker_options(p, "time on a board the TVM RPC tracker at HOST:PORT hands out (same as --rpc tracker://...)")
     p.add_argument("--repeat", type=int, default=50)
     p.add_argument("--number", type=int, default=10, help="runs averaged per sample")
     p.add_argument("--input", "-i", action="append", help=".npy file per model input (default: random)")
@@ -192,7 +200,11 @@ def bench_main(argv: Sequence[str]) -> int:
 
     manifest = read_manifest(args.directory)
     arrays = _inputs_for(manifest, args.input)
-    stats = time_model(args.directory, arrays, repeat=args.repeat, number=args.number, rpc=args.rpc)
+    farm = farm_of(args)
+    if farm is not None and args.rpc:
+        raise ConfigError("give either --rpc or --tracker/--key, not both")
+    stats = time_model(args.directory, arrays, repeat=args.repeat, number=args.number,
+                       rpc=farm.address if farm is not None else args.rpc)
     row = {"target": manifest["target"]["name"], "where": stats["where"], "median_ms": stats["median"] * 1e3,
            "p10_ms": stats["p10"] * 1e3, "p90_ms": stats["p90"] * 1e3, "n": stats["n"], "number": stats["number"]}
     write_bench(args.json, "edge-artifact", [row], artifact=str(args.directory), method=stats["method"],
@@ -204,12 +216,16 @@ def rpc_server_main(argv: Sequence[str]) -> int:
     """``hwsim edge rpc-server``: run until interrupted."""
     p = argparse.ArgumentParser(prog="hwsim edge rpc-server", description="Serve this board to TVM RPC clients.")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all interfaces)")
-    p.add_argument("--port", type=int, default=9090)
+    p.add_argument("--port", type=int, default=9090, help="first port to try (default 9090)")
+    p.add_argument("--port-end", type=int, default=9199, help="last port to try (default 9199)")
     p.add_argument("--tracker", default=None, help="host:port of a TVM RPC tracker to register with")
-    p.add_argument("--key", default="hwsim", help="key to register under at the tracker")
+    p.add_argument("--key", default="hwsim", help="key to register under at the tracker (default hwsim)")
+    p.add_argument("--custom-addr", default=None,
+                   help="the address the tracker gives clients for this board (behind NAT or a proxy)")
     args = p.parse_args(argv)
 
-    server = start_server(args.host, args.port, tracker=args.tracker, key=args.key if args.tracker else "")
+    server = start_server(args.host, args.port, port_end=args.port_end, tracker=args.tracker,
+                          key=args.key if args.tracker else "", custom_addr=args.custom_addr)
     where = f", registered at tracker {args.tracker} as '{args.key}'" if args.tracker else ""
     print(f"TVM RPC server listening on {args.host}:{server.port}{where}; Ctrl-C stops it", flush=True)
     try:
@@ -217,6 +233,21 @@ def rpc_server_main(argv: Sequence[str]) -> int:
             time.sleep(3600)
     finally:
         server.terminate()
+
+
+def add_tracker_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--tracker HOST:PORT`` and ``--key KEY`` (the boards of a TVM RPC tracker, see edge/tracker.py)."""
+    parser.add_argument("--tracker", default=None, metavar="HOST:PORT", help=what + " (with --key)")
+    parser.add_argument("--key", default=None, help="the key the boards registered under at the tracker")
+
+
+def farm_of(args: argparse.Namespace) -> BoardFarm | None:
+    """The :class:`~edge.tracker.BoardFarm` of ``--tracker``/``--key``, or ``None`` without ``--tracker``."""
+    if args.tracker is None:
+        if args.key:
+            raise ConfigError("--key names boards at a tracker: give --tracker HOST:PORT too")
+        return None
+    return BoardFarm.parse(args.tracker, args.key)
 
 
 def targets_main(argv: Sequence[str]) -> int:

@@ -31,6 +31,7 @@ from edge.memory_guard import memory_ceiling
 from edge.specs import ImportedModel
 from edge.stages import stage
 from edge.targets import TargetSpec, resolve
+from edge.tracker import BoardFarm
 from edge.verify import sample_inputs, verify_model
 from hwsim.errors import ConfigError
 
@@ -179,7 +180,7 @@ def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, targe
                   rtol: float = 1e-4, num_threads: int | None = None,
                   tuning_db: str | os.PathLike | None = None,
                   input_shapes: Mapping[str, Sequence[int]] | None = None,
-                  default_schedules: bool = True) -> CompiledModel:
+                  default_schedules: bool = True, farm: BoardFarm | None = None) -> CompiledModel:
     """Import (unless given an :class:`ImportedModel`), tune when ``tune_trials > 0``, compile for
     ``target`` and verify against the source model. See :func:`edge.compile_model`."""
     import tvm
@@ -193,7 +194,7 @@ def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, targe
     tvm_target = spec.tvm_target()
     t_import = time.perf_counter()
     compiled, host_exec, timings = _build(imported, spec, tvm_target, tune_trials, tuning_db, num_threads,
-                                          default_schedules)
+                                          default_schedules, farm=farm)
     compiled.info["source"] = {"kind": imported.source_kind, "sha256": imported.source_sha256,
                                **({"rewrites": imported.rewrites} if imported.rewrites else {})}
     compiled.info["build"].update({"tvm_version": tvm.__version__, "target": str(tvm_target),
@@ -213,7 +214,7 @@ def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, targe
                 raise
             # the NHWC build disagrees: build the model in its own layout and check that instead
             retry, host_exec, retry_timings = _build(imported, spec, tvm_target, tune_trials, tuning_db, num_threads,
-                                             default_schedules, nhwc=False)
+                                             default_schedules, nhwc=False, farm=farm)
             retry.info["source"] = compiled.info["source"]
             retry.info["build"] = {**compiled.info["build"], **retry_timings}
             retry.info["build"]["layout"].update(nhwc_tried=True, fallback=(
@@ -227,7 +228,7 @@ def compile_model(model: Any, example_inputs: Sequence[Any] | None = None, targe
 
 def _build(imported: ImportedModel, spec: TargetSpec, tvm_target: Any, tune_trials: int,
            tuning_db: str | os.PathLike | None, num_threads: int | None, default_schedules: bool,
-           nhwc: bool | None = None) -> tuple[CompiledModel, Any, dict[str, Any]]:
+           nhwc: bool | None = None, farm: BoardFarm | None = None) -> tuple[CompiledModel, Any, dict[str, Any]]:
     """Prepare, tune, schedule, lower and transform the weights: (compiled model, the host-CPU proxy
     build when the target cannot run here, timings with the layout record)."""
     t0 = time.perf_counter()
@@ -241,12 +242,13 @@ def _build(imported: ImportedModel, spec: TargetSpec, tvm_target: Any, tune_tria
         model_hash = f"{imported.structure_hash()}|{PIPELINE_VERSION}|{layout['conv_layout']}"
         db_dir = tuning_mod.database_dir(model_hash, str(tvm_target), root=tuning_db)
         if tune_trials > 0:
-            if not spec.runnable_here():
+            if not spec.runnable_here() and farm is None:
                 raise ConfigError(f"tuning measures candidates on the device, and '{spec.name}' is not this "
-                                  "machine; tune on the board (or a machine with the GPU), then pass its "
-                                  "tuning_db here")
+                                  "machine; tune on the boards through a TVM RPC tracker (--tracker HOST:PORT "
+                                  "--key KEY), or on the board itself and pass its tuning_db here")
             with tvm_target:
-                tuning.update(tuning_mod.tune(prepared, tvm_target, tune_trials, db_dir, model_hash, num_threads))
+                tuning.update(tuning_mod.tune(prepared, tvm_target, tune_trials, db_dir, model_hash, num_threads,
+                                              farm=farm))
         tuning.update(database=str(db_dir), records=tuning_mod.record_count(db_dir))
         tuning.setdefault("trials", tune_trials)
     t_tuned = time.perf_counter()

@@ -18,6 +18,7 @@ import os
 import shutil
 import struct
 import subprocess
+import tarfile
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -212,9 +213,27 @@ def _blob_from_c(c_text: str) -> bytes:
 
 
 def inspect_device_code(library: str | os.PathLike) -> list[dict[str, Any]]:
-    """The GPU machine code embedded in a library file: one ``{sm, elf, e_machine}`` per fatbin entry
-    (``elf`` True and ``e_machine`` 190 = EM_CUDA for a cubin; PTX entries have ``elf`` False)."""
-    data = Path(library).read_bytes()
+    """The GPU machine code embedded in a library file (a shared object, or the tar of objects of a
+    cross build, whose device blob is C source): one ``{sm, elf, e_machine}`` per fatbin entry (``elf``
+    True and ``e_machine`` 190 = EM_CUDA for a cubin; PTX entries have ``elf`` False)."""
+    path = Path(library)
+    if path.suffix == ".tar":
+        found: list[dict[str, Any]] = []
+        with tarfile.open(path) as tar:
+            for member in tar.getmembers():
+                f = tar.extractfile(member)
+                if f is None:
+                    continue
+                blob = f.read()
+                if member.name.endswith(".c") and b"__tvm_ffi__library_bin" in blob:
+                    blob = _blob_from_c(blob.decode())
+                found += device_code_entries(blob)
+        return found
+    return device_code_entries(path.read_bytes())
+
+
+def device_code_entries(data: bytes) -> list[dict[str, Any]]:
+    """The fatbin entries found in ``data`` (see :func:`inspect_device_code`)."""
     found: list[dict[str, Any]] = []
     start = data.find(FATBIN_MAGIC)
     while start >= 0:

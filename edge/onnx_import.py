@@ -1,7 +1,8 @@
 """Import an ONNX model (a file or a ``ModelProto``) into Relax.
 
 The model is read and checked, rewritten into forms the TVM 0.27 frontend imports
-(:mod:`edge.onnx_rewrites`), its operators checked by domain and name (:mod:`edge.onnx_support`), its
+(:mod:`edge.onnx_rewrites`; a few operators are converted by :mod:`edge.onnx_converters` instead), its
+operators checked by domain and name (:mod:`edge.onnx_support`), its
 input shapes fixed (declared static dimensions; example inputs or ``input_shapes`` for the free ones; a
 free leading dimension is the batch), then converted inside the ``import`` stage, so a frontend failure
 is an hwsim error naming the node. The reference is ONNX Runtime on the model as given (not rewritten).
@@ -20,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from edge.errors import ModelFileError, UnsupportedOperator
+from edge.onnx_converters import local_converters
 from edge.onnx_rewrites import apply_rewrites
 from edge.onnx_support import check_onnx_ops
 from edge.specs import BATCH, ImportedModel, TensorSpec, as_numpy_list, bound_batch, output_specs, shape_text
@@ -181,6 +183,8 @@ def import_onnx(model: Any, example_inputs: Sequence[Any] | None, max_batch: int
     original, blob, label = read_onnx(model)
     init_names = {t.name for t in original.graph.initializer}
     user_inputs = [i for i in original.graph.input if i.name not in init_names]
+    for inp in user_inputs:
+        _declared(inp, label)  # sequences, optionals, strings, bfloat16...: refused before anything else
     examples = as_numpy_list(example_inputs) if example_inputs is not None else None
     if examples is not None and len(examples) != len(user_inputs):
         raise ShapeError(f"{label} has {len(user_inputs)} inputs ({', '.join(i.name for i in user_inputs)}) "
@@ -210,7 +214,7 @@ def import_onnx(model: Any, example_inputs: Sequence[Any] | None, max_batch: int
         example_np.append(examples[k].astype(dtype, copy=False) if examples is not None
                           else _example(rng, concrete, dtype))
     with stage("import", f"the TVM ONNX frontend converting {label}"), warnings.catch_warnings(), \
-            contextlib.redirect_stdout(io.StringIO()):
+            contextlib.redirect_stdout(io.StringIO()), local_converters():
         warnings.simplefilter("ignore")
         try:
             mod = from_onnx(proto, shape_dict=shape_dict, dtype_dict=dtype_dict, keep_params_in_input=True,

@@ -15,7 +15,7 @@ counts, which the import records.
 - ``dropout``: ``Dropout`` at inference is the identity (its mask, when used, all true).
 - ``identity``: ``Identity`` nodes removed (consumers read the input), except where the output is a graph
   output.
-- ``n-ary``: ``Sum``/``Max``/``Min``/``Mean`` over more than two inputs as a chain of binary nodes.
+- ``constant-values``: ``Constant`` nodes with ``value_float(s)``/``value_int(s)`` given a ``value`` tensor.
 - ``identifiers``: graph inputs and initializers whose names are not C identifiers (``gpu_0/conv1_w_0``)
   renamed: the names become Relax variables and then buffer names in generated code, and nvcc rejects
   ``/`` in a CUDA kernel's parameter names. The import keeps the original input names for the user.
@@ -182,56 +182,6 @@ def identity_removed(model: Any) -> int:
     return removed
 
 
-_NARY = ("Sum", "Max", "Min", "Mean")
-
-
-def nary_as_chain(model: Any) -> int:
-    """``Sum``/``Max``/``Min``/``Mean`` over more than two inputs as a chain of two-input nodes (``Mean``:
-    the chained sum divided by the count, a constant of the inputs' dtype; kept as it is when shape
-    inference cannot tell that dtype)."""
-    from onnx import helper, shape_inference
-
-    graph = model.graph
-    if not any(n.op_type in _NARY and len(n.input) > 2 for n in graph.node):
-        return 0
-    types: dict[str, int] = {}
-    try:
-        inferred = shape_inference.infer_shapes(model)
-        for vi in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output):
-            types[vi.name] = vi.type.tensor_type.elem_type
-    except Exception:  # noqa: BLE001 - inference is best effort; Mean then keeps its own converter
-        pass
-    for t in graph.initializer:
-        types[t.name] = t.data_type
-    changed = 0
-    new_nodes = []
-    names = _Names(graph)
-    for node in graph.node:
-        if node.op_type not in _NARY or node.domain not in ("", "ai.onnx") or len(node.input) <= 2:
-            new_nodes.append(node)
-            continue
-        binary = "Add" if node.op_type in ("Sum", "Mean") else node.op_type
-        elem = types.get(node.input[0])
-        if node.op_type == "Mean" and not elem:
-            new_nodes.append(node)
-            continue
-        acc = node.input[0]
-        last = len(node.input) - 1
-        for k, name in enumerate(node.input[1:], start=1):
-            out = node.output[0] if (k == last and node.op_type != "Mean") else names.fresh(f"hwsim_{binary}")
-            new_nodes.append(helper.make_node(binary, [acc, name], [out], name=f"{node.name}_{k}" if node.name else ""))
-            acc = out
-        if node.op_type == "Mean":
-            count = names.fresh("hwsim_count")
-            new_nodes.append(helper.make_node("Constant", [], [count],
-                                              value=helper.make_tensor("n", elem, [], [float(len(node.input))])))
-            new_nodes.append(helper.make_node("Div", [acc, count], [node.output[0]], name=node.name))
-        changed += 1
-    del graph.node[:]
-    graph.node.extend(new_nodes)
-    return changed
-
-
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -254,12 +204,47 @@ def identifiers(model: Any) -> int:
     return renamed
 
 
+_CONSTANT_FORMS = {"value_float": ("FLOAT", False), "value_floats": ("FLOAT", True), "value_int": ("INT64", False),
+                   "value_ints": ("INT64", True)}
+
+
+def constant_values(model: Any) -> int:
+    """``Constant`` nodes that give their value as ``value_float(s)``/``value_int(s)`` (opset 12+) given it
+    as a ``value`` tensor, the one form the frontend reads."""
+    from onnx import TensorProto, helper
+
+    changed = 0
+
+    def visit(graph: Any) -> None:
+        nonlocal changed
+        for node in graph.node:
+            if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+                continue
+            for attr in list(node.attribute):
+                form = _CONSTANT_FORMS.get(attr.name)
+                if form is None:
+                    continue
+                elem, is_list = form
+                values = list(attr.floats if elem == "FLOAT" else attr.ints) if is_list else \
+                    [attr.f if elem == "FLOAT" else attr.i]
+                tensor = helper.make_tensor("value", getattr(TensorProto, elem), [len(values)] if is_list else [],
+                                            values)
+                node.attribute.remove(attr)
+                node.attribute.append(helper.make_attribute("value", tensor))
+                changed += 1
+        for sub in _subgraphs(graph):
+            visit(sub)
+
+    visit(model.graph)
+    return changed
+
+
 REWRITES: dict[str, Callable[[Any], int]] = {
+    "constant-values": constant_values,
     "initializers-as-inputs": initializers_out_of_inputs,
     "small-initializers-as-constants": small_initializers_as_constants,
     "dropout": dropout_as_identity,
     "identity": identity_removed,
-    "n-ary": nary_as_chain,
     "identifiers": identifiers,
 }
 

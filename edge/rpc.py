@@ -20,6 +20,7 @@ from edge.artifact import read_manifest, spec_from_manifest
 from edge.errors import InputMismatchError, RemoteError
 from edge.specs import TensorSpec
 from edge.tensors import flatten_outputs, to_tvm
+from edge.tracker import parse_host_port
 from hwsim.errors import ConfigError
 
 _ADDR = re.compile(r"^(?:(?P<scheme>tracker)://)?(?P<host>[^:/]+):(?P<port>\d+)(?:/(?P<key>[\w.-]+))?$")
@@ -48,18 +49,15 @@ def connect(address: str, timeout: float = 30.0) -> Any:
 
 
 def start_server(host: str = "127.0.0.1", port: int = 9090, port_end: int | None = None,
-                 tracker: str | None = None, key: str = "") -> Any:
-    """Start a TVM RPC server in a child process; returns it (``.port``, ``.terminate()``)."""
+                 tracker: str | None = None, key: str = "", custom_addr: str | None = None) -> Any:
+    """Start a TVM RPC server in a child process; returns it (``.port``, ``.terminate()``). With
+    ``tracker`` (``host:port``) it registers there under ``key`` as ``tvm.exec.rpc_server`` does,
+    announcing ``custom_addr`` instead of its own address when given."""
     from tvm import rpc
 
-    tracker_addr = None
-    if tracker:
-        h, _, p = tracker.rpartition(":")
-        if not h or not p.isdigit():
-            raise ConfigError(f"tracker address '{tracker}' must be host:port")
-        tracker_addr = (h, int(p))
+    tracker_addr = parse_host_port(tracker) if tracker else None
     return rpc.Server(host=host, port=port, port_end=port_end or port + 100, tracker_addr=tracker_addr,
-                      key=key, silent=True)
+                      key=key, custom_addr=custom_addr, silent=True)
 
 
 class RemoteModel:

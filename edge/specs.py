@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, ShapeError
 
 BATCH = "batch"  # name of the symbolic batch dimension
 # largest batch of a dynamic-batch model unless one is given: Relax plans the intermediate buffers for it,
@@ -101,10 +101,14 @@ def as_numpy_list(arrays: Sequence[Any]) -> list[np.ndarray]:
     """Tensors or arrays as contiguous numpy arrays, rank-0 ones kept rank 0 (``np.ascontiguousarray``
     would make them shape ``(1,)``)."""
     out = []
-    for a in arrays:
+    for k, a in enumerate(arrays):
         if hasattr(a, "detach"):
             a = a.detach().cpu().numpy()
-        a = np.asarray(a)
+        try:
+            a = np.asarray(a)
+        except ValueError as exc:
+            raise ShapeError(f"example input {k} is not an array ({type(a).__name__}: {exc}); pass one array "
+                             "per model input") from exc
         out.append(a if a.flags.c_contiguous else a.copy(order="C"))
     return out
 

@@ -18,9 +18,9 @@ from edge.errors import CompileStageError
 from hwsim.errors import HwsimError
 
 WHAT_TO_DO = {
-    "import": "Re-export the model at another opset (e.g. opset 17 with torch.onnx.export), give static input "
-              "shapes (--input-shape NAME=D0,D1,...), or replace the operator; if the model runs in ONNX Runtime, "
-              "please report it with the model.",
+    "import": "If an input of that node is a model input holding shapes, axes or sizes, make it a constant "
+              "(an initializer); else re-export the model at another opset (e.g. opset 17 with torch.onnx.export), "
+              "give static input shapes (--input-shape NAME=D0,D1,...), or replace the operator.",
     "layout": "Compile without the NHWC layout (it is skipped automatically where it fails; this error means "
               "the fallback failed too).",
     "legalize": "TVM cannot lower this operator for the target; replace it in the model or try another target.",

@@ -28,6 +28,7 @@ from typing import Any
 from edge.errors import TuningError
 from edge.pooled_builder import pooled_builder
 from edge.targets import physical_cores
+from edge.tracker import BoardFarm
 from edge.tvm_quirks import ffi_smoke, meta_schedule_logging_safe, preload_meta_schedule, worker_init
 from hwsim.data import cache_dir
 
@@ -101,12 +102,14 @@ def inference_only(mod: Any) -> Any:
 
 
 def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_hash: str,
-         num_threads: int | None = None, seed: int = 0) -> dict[str, Any]:
+         num_threads: int | None = None, seed: int = 0, farm: BoardFarm | None = None) -> dict[str, Any]:
     """Tune the tasks of ``mod`` (a legalized and fused Relax IRModule) for ``target`` with up to ``trials``
     MetaSchedule trials per task (see :func:`task_budget`), measuring on this machine with
     ``num_threads`` threads per kernel, unless ``work_dir`` already holds a tuning with at least that many
     trials for the same model and target. Records of identical workloads are first taken from the
     target's other databases (:func:`import_shared_records`); tasks that have their budget are skipped.
+    With ``farm`` the candidates are measured on the boards behind a TVM RPC tracker instead, one at a
+    time per board, all boards at once (``farm`` in the result: boards and the most busy at once).
     Returns ``{records, tasks, tasks_tuned, records_imported, trials, seconds, reused}``."""
     if trials <= 0:
         raise TuningError("tune_trials must be positive to tune")
@@ -142,9 +145,10 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
     # candidates compile in parallel on every core, in workers kept across rounds; they are measured one
     # at a time with ``threads`` threads
     builder = pooled_builder(max_workers=max(threads, physical_cores()), timeout_sec=300.0, initializer=worker_init)
-    runner = ms.runner.LocalRunner(timeout_sec=120.0, initializer=worker_init,
-                                   evaluator_config=ms.runner.EvaluatorConfig(number=5, repeat=1,
-                                                                              min_repeat_ms=20))
+    evaluator = ms.runner.EvaluatorConfig(number=5, repeat=1, min_repeat_ms=20)
+    runner = (farm.runner(evaluator, initializer=worker_init) if farm is not None else
+              ms.runner.LocalRunner(timeout_sec=120.0, initializer=worker_init, evaluator_config=evaluator))
+    monitor = farm.monitor() if farm is not None else None
     try:
         for budget in sorted({b for _, b in todo}):
             group = [t for t, b in todo if b == budget]
@@ -158,13 +162,15 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
         raise TuningError(f"MetaSchedule tuning failed for {target_json}: {exc}") from exc
     finally:
         builder.shutdown()
+        measured_on = monitor.stop() if monitor is not None else None
     seconds = time.perf_counter() - t0
     key = {"model_hash": model_hash, "target": target_json, "trials": trials, "tasks": len(tasks),
            "tasks_tuned": len(todo), "records_imported": imported, "seconds": round(seconds, 2),
            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (work_dir / KEY_FILE).write_text(json.dumps(key, indent=2) + "\n")
     return {"records": record_count(work_dir), "tasks": len(tasks), "tasks_tuned": len(todo),
-            "records_imported": imported, "trials": trials, "seconds": seconds, "reused": False}
+            "records_imported": imported, "trials": trials, "seconds": seconds, "reused": False,
+            **({"farm": measured_on} if measured_on else {})}
 
 
 def estimate_flop(func_mod: Any) -> float:
