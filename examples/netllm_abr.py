@@ -19,7 +19,7 @@ from agents.netllm.adapt import collect_pool, evaluate, make_policy, train_run
 from agents.netllm.backbone import BackboneSpec
 from agents.netllm.cli import set_threads
 from agents.netllm.tasks import get_task
-from agents.netllm.training import TrainConfig
+from agents.netllm.training import NetLLMTrainConfig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_threads(args.threads)
 
     task = get_task("abr")
-    config = TrainConfig(steps=args.steps, batch_size=4, lr=3e-4, warmup=10, log_every=10)
+    config = NetLLMTrainConfig(steps=args.steps, batch_size=4, lr=3e-4, warmup=10, log_every=10)
     with tempfile.TemporaryDirectory() as tmp:
         pool = collect_pool(task, ["bba", "mpc", "rate"], args.episodes).save(f"{tmp}/pool.npz")
         scores = {name: evaluate(task, task.baselines()[name], episodes=args.traces)["value"]

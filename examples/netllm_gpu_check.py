@@ -27,10 +27,10 @@ def cached_acting_matches(device: str) -> float:
     from agents.netllm.lora import LoRAConfig
     from agents.netllm.offline_rl import DecodeState
     from agents.netllm.tasks import get_task
-    from agents.netllm.training import TrainConfig
+    from agents.netllm.training import NetLLMTrainConfig
 
     spaces = {"observation_shape": [6, 8], "action": {"type": "discrete", "n": 6}}
-    model = build(get_task("abr"), BackboneSpec("tiny"), LoRAConfig(rank=4), TrainConfig(context=3), spaces, 60,
+    model = build(get_task("abr"), BackboneSpec("tiny"), LoRAConfig(rank=4), NetLLMTrainConfig(context=3), spaces, 60,
                   device).eval()
     gen = torch.Generator().manual_seed(0)
     obs, rtg = torch.rand(3, 9, 6, 8, generator=gen).to(device), torch.rand(3, 9, generator=gen).to(device)

@@ -21,7 +21,7 @@ from agents.netllm.policy import DecisionPolicy, TrajectoryPolicy
 from agents.netllm.pool import ExperiencePool, collect
 from agents.netllm.supervised import train_supervised
 from agents.netllm.tasks import Task, build_model, env_spaces, get_task
-from agents.netllm.training import TrainConfig
+from agents.netllm.training import NetLLMTrainConfig
 from hwsim.errors import ConfigError, DataError
 from hwsim.runs import RunRecord
 
@@ -60,7 +60,7 @@ def collect_pool(task: Task, policies: Sequence[str] | None = None, episodes: in
                    options=options, desc=f"collect {task.name}")
 
 
-def build(task: Task, backbone: BackboneSpec, lora: LoRAConfig, config: TrainConfig, spaces: dict[str, Any],
+def build(task: Task, backbone: BackboneSpec, lora: LoRAConfig, config: NetLLMTrainConfig, spaces: dict[str, Any],
           max_timestep: int, device: str) -> Any:
     """Backbone (frozen) + LoRA + task model on ``device``; the new weights are seeded by ``config.seed``."""
     import torch
@@ -74,7 +74,7 @@ def build(task: Task, backbone: BackboneSpec, lora: LoRAConfig, config: TrainCon
     return model.to(device)
 
 
-def _config_payload(task: Task, backbone: BackboneSpec, lora: LoRAConfig, config: TrainConfig, pool_path: str,
+def _config_payload(task: Task, backbone: BackboneSpec, lora: LoRAConfig, config: NetLLMTrainConfig, pool_path: str,
                     pool: ExperiencePool, spaces: dict[str, Any], stats: Any) -> dict[str, Any]:
     return {"format": RUN_FORMAT, "task": task.name, "backbone": backbone.to_dict(), "lora": lora.to_dict(),
             "train": config.to_dict(), "pool": {"path": pool_path, **pool.summary()}, "spaces": spaces,
@@ -92,10 +92,14 @@ def _resumable(saved: dict[str, Any], now: dict[str, Any]) -> bool:
 
 
 def train_run(task_name: str, pool_path: str | Path, run: str, runs_dir: str | Path = "runs",
-              backbone: BackboneSpec = BackboneSpec(), lora: LoRAConfig = LoRAConfig(),
-              config: TrainConfig = TrainConfig(), device: str = "auto", resume: bool = False) -> dict[str, Any]:
-    """Adapt the backbone to ``task_name`` on the pool at ``pool_path``, recording ``runs_dir/run``.
-    With ``resume`` the run continues from its checkpoint (its saved configuration must match)."""
+              backbone: BackboneSpec | None = None, lora: LoRAConfig | None = None,
+              config: NetLLMTrainConfig | None = None, device: str = "auto", resume: bool = False) -> dict[str, Any]:
+    """Adapt the backbone to ``task_name`` on the pool at ``pool_path``, recording ``runs_dir/run``
+    (``backbone``, ``lora`` and ``config`` default to their classes' defaults). With ``resume`` the run
+    continues from its checkpoint (its saved configuration must match)."""
+    backbone = BackboneSpec() if backbone is None else backbone
+    lora = LoRAConfig() if lora is None else lora
+    config = NetLLMTrainConfig() if config is None else config
     task = get_task(task_name)
     device = resolve_device(device)
     pool = ExperiencePool.load(pool_path)
@@ -150,7 +154,7 @@ def load_run(run_dir: str | Path, device: str = "auto") -> dict[str, Any]:
 
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     task = get_task(cfg["task"])
-    config = TrainConfig(**cfg["train"])
+    config = NetLLMTrainConfig(**cfg["train"])
     stats = ReturnStats(**cfg["stats"]) if cfg["stats"] else None
     device = resolve_device(device)
     lora = LoRAConfig(**{**cfg["lora"], "targets": tuple(cfg["lora"]["targets"])})
@@ -161,7 +165,7 @@ def load_run(run_dir: str | Path, device: str = "auto") -> dict[str, Any]:
             "meta": cfg}
 
 
-def make_policy(task: Task, model: Any, stats: Any = None, config: TrainConfig | None = None, greedy: bool = True,
+def make_policy(task: Task, model: Any, stats: Any = None, config: NetLLMTrainConfig | None = None, greedy: bool = True,
                 seed: int = 0, name: str | None = None) -> Any:
     """The trained ``model`` as a policy of ``task``'s environments."""
     if task.kind == "offline-rl":

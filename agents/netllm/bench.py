@@ -30,12 +30,12 @@ from agents.netllm.backbone import BackboneSpec
 from agents.netllm.cli import set_threads
 from agents.netllm.lora import LoRAConfig
 from agents.netllm.tasks import get_task
-from agents.netllm.training import TrainConfig
+from agents.netllm.training import NetLLMTrainConfig
 from hwsim.report import write_bench
 
 
 @dataclass
-class BenchConfig:
+class NetLLMBenchConfig:
     """Sizes of the benchmark. ``abr_steps`` / ``vp_steps`` are optimiser steps of ``abr_batch``
     episodes / ``vp_batch`` windows; ``traces`` / ``vp_episodes`` limit the test episodes (``None`` =
     all); ``layers`` keeps the first decoder blocks of the backbone (``None`` = all 30 of SmolLM2)."""
@@ -57,86 +57,100 @@ class BenchConfig:
 
 
 # Sized for 2 CPU cores in under an hour: the first 6 of SmolLM2's 30 blocks, a few hundred steps.
-CPU = BenchConfig(layers=6, abr_steps=300, abr_batch=4, vp_steps=600, vp_batch=16)
-GPU = BenchConfig()  # the whole model, longer adaptation
-QUICK = BenchConfig(layers=2, pool_episodes=8, abr_steps=8, abr_batch=4, vp_steps=8, vp_batch=8, traces=10,
+CPU = NetLLMBenchConfig(layers=6, abr_steps=300, abr_batch=4, vp_steps=600, vp_batch=16)
+GPU = NetLLMBenchConfig()  # the whole model, longer adaptation
+QUICK = NetLLMBenchConfig(layers=2, pool_episodes=8, abr_steps=8, abr_batch=4, vp_steps=8, vp_batch=8, traces=10,
                     vp_episodes=6)
 CONFIGS = {"cpu": CPU, "gpu": GPU, "quick": QUICK}
-ABR_BASELINES = ("bba", "mpc", "mpc-netllm", "rate")
 
 
-def _train_and_eval(task_name: str, pool_path: Path, run: str, runs_dir: Path, cfg: BenchConfig, random: bool,
-                    device: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    abr = task_name == "abr"
-    config = TrainConfig(steps=cfg.abr_steps if abr else cfg.vp_steps,
-                         batch_size=cfg.abr_batch if abr else cfg.vp_batch, lr=cfg.abr_lr if abr else cfg.vp_lr,
-                         warmup=10, seed=cfg.seed, context=cfg.context, checkpoint_every=10 ** 6, log_every=5)
-    spec = BackboneSpec(cfg.backbone, random_weights=random, num_layers=cfg.layers, seed=cfg.seed)
-    out = train_run(task_name, pool_path, run, runs_dir, spec, LoRAConfig(rank=cfg.lora_rank), config, device)
-    policy = make_policy(out["task"], out["model"], out["stats"], config)
-    summary = evaluate(out["task"], policy, episodes=cfg.traces if abr else cfg.vp_episodes)
-    out["record"].write_json("results.json", summary)
-    del out["model"]
-    return out["result"], summary
+@dataclass(frozen=True)
+class TaskBench:
+    """How one task's part of the benchmark reads: its rows' task label and metric, the baseline the
+    ratios are to, the baselines shown, whether the random-weight ablation runs, and what its
+    configuration's sizes are called."""
+
+    task: str
+    label: str
+    metric: str
+    reference: str
+    baselines: tuple[str, ...]
+    ablation: bool
+    prefix: str  # NetLLMBenchConfig field prefix: abr_steps / vp_steps, ...
+    unit: str  # what a batch holds: episodes or windows
+
+    def steps(self, cfg: NetLLMBenchConfig) -> int:
+        """Optimiser steps."""
+        return getattr(cfg, f"{self.prefix}_steps")
+
+    def batch(self, cfg: NetLLMBenchConfig) -> int:
+        """Batch size."""
+        return getattr(cfg, f"{self.prefix}_batch")
+
+    def test_episodes(self, cfg: NetLLMBenchConfig) -> int | None:
+        """Test episodes (``None``: all)."""
+        return cfg.traces if self.task == "abr" else cfg.vp_episodes
+
+    def pool_episodes(self, cfg: NetLLMBenchConfig) -> int | None:
+        """Pool episodes (``None``: every training episode)."""
+        return cfg.pool_episodes if self.task == "abr" else None
+
+    def describe(self, summary: dict[str, Any]) -> str:
+        """The protocol part of a row's detail."""
+        if self.task == "abr":
+            return (f"{summary['episodes']} traces, bitrate {summary['bitrate_mbps']:.3f} Mbps, rebuffer "
+                    f"{summary['rebuffer_s']:.4f} s/chunk, switch {summary['smoothness_mbps']:.3f} Mbps/chunk")
+        return f"{summary['windows']} windows of {summary['episodes']} trajectories"
+
+
+TASK_BENCHES = (
+    TaskBench("abr", "abr-fcc-test", "qoe_per_chunk", "bba", ("bba", "mpc", "mpc-netllm", "rate"), True, "abr",
+              "episodes"),
+    TaskBench("vp", "vp-test", "mae_deg", "velocity", ("linear", "velocity", "static"), False, "vp", "windows"),
+)
 
 
 def _std(summary: dict[str, Any]) -> float:
     return float(np.std(summary.get("per_trace_qoe") or summary.get("per_episode_mae")))
 
 
-def bench_abr(cfg: BenchConfig, runs_dir: Path, device: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """ABR rows: baselines, pool policies, the adapted model and its random-weight ablation."""
-    task = get_task("abr")
-    timings: dict[str, float] = {}
+def bench_task(part: TaskBench, cfg: NetLLMBenchConfig, runs_dir: Path,
+               device: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """One task's rows: its baselines (and pool policies), the adapted model and, where the task has
+    it, the random-weight ablation; with the timings of collection, training and testing."""
+    task = get_task(part.task)
     start = time.perf_counter()
-    pool = collect_pool(task, task.pool_policies, cfg.pool_episodes, seed=cfg.seed)
-    pool_path = pool.save(runs_dir / "pool_abr.npz")
-    timings["abr_collect_s"] = time.perf_counter() - start
-    pool_note = (f"pool: {', '.join(task.pool_policies)} x {cfg.pool_episodes} episodes on {pool.env_id} "
-                 f"({len(pool)} steps)")
-    summaries = {name: evaluate(task, task.baselines()[name], episodes=cfg.traces)
-                 for name in dict.fromkeys((*ABR_BASELINES, *task.pool_policies))}
-    details = {name: ("pool policy; " if name in task.pool_policies else "") + "std over traces"
+    pool = collect_pool(task, task.pool_policies, part.pool_episodes(cfg), seed=cfg.seed)
+    pool_path = pool.save(runs_dir / f"pool_{part.task}.npz")
+    timings = {f"{part.task}_collect_s": time.perf_counter() - start}
+    pool_note = (f"pool: {', '.join(task.pool_policies)} x {part.pool_episodes(cfg) or 'all'} episodes on "
+                 f"{pool.env_id} ({len(pool)} steps)")
+    spread = "std over traces" if part.task == "abr" else "std over test trajectories"
+    names = dict.fromkeys((*part.baselines, *(task.pool_policies if part.task == "abr" else ())))
+    summaries = {name: evaluate(task, task.baselines()[name], episodes=part.test_episodes(cfg)) for name in names}
+    details = {name: ("pool policy; " if part.task == "abr" and name in task.pool_policies else "") + spread
                for name in summaries}
-    for random in (False, True):
+    config = NetLLMTrainConfig(steps=part.steps(cfg), batch_size=part.batch(cfg), lr=getattr(cfg, f"{part.prefix}_lr"),
+                               warmup=10, seed=cfg.seed, context=cfg.context, checkpoint_every=10 ** 6, log_every=5)
+    for random in (False, True) if part.ablation else (False,):
         label = "netllm-random" if random else "netllm"
-        result, summary = _train_and_eval("abr", pool_path, f"bench-netllm-abr-{'random' if random else 'pretrained'}",
-                                          runs_dir, cfg, random, device)
+        run = f"bench-netllm-{part.task}" + (("-random" if random else "-pretrained") if part.ablation else "")
+        spec = BackboneSpec(cfg.backbone, random_weights=random, num_layers=cfg.layers, seed=cfg.seed)
+        out = train_run(part.task, pool_path, run, runs_dir, spec, LoRAConfig(rank=cfg.lora_rank), config, device)
+        summary = evaluate(out["task"], make_policy(out["task"], out["model"], out["stats"], config),
+                           episodes=part.test_episodes(cfg))
+        out["record"].write_json("results.json", summary)
+        result = out["result"]
         summaries[label] = summary
-        timings[f"{label}_train_s"], timings[f"{label}_eval_s"] = result["wall_s"], summary["eval_s"]
+        timings[f"{label}_{part.task}_train_s"] = result["wall_s"]
+        timings[f"{label}_{part.task}_eval_s"] = summary["eval_s"]
         details[label] = (f"{result['backbone']}{' (ablation: random weights)' if random else ''}, "
-                          f"LoRA r{cfg.lora_rank}, {cfg.abr_steps} steps x {cfg.abr_batch} episodes, "
+                          f"LoRA r{cfg.lora_rank}, {part.steps(cfg)} steps x {part.batch(cfg)} {part.unit}, "
                           f"loss {result['first_loss']:.3f}->{result['final_loss']:.3f}, "
                           f"train {result['wall_s']:.0f} s, eval {summary['eval_s']:.0f} s on {result['device']}; "
-                          f"{pool_note}; std over traces")
-    ref = summaries["bba"]["value"]
-    rows = [_row("abr-fcc-test", name, "qoe_per_chunk", s["value"], _std(s), ref,
-                 f"{details[name]}; {s['episodes']} traces, bitrate {s['bitrate_mbps']:.3f} Mbps, "
-                 f"rebuffer {s['rebuffer_s']:.4f} s/chunk, switch {s['smoothness_mbps']:.3f} Mbps/chunk")
-            for name, s in summaries.items()]
-    return rows, timings
-
-
-def bench_vp(cfg: BenchConfig, runs_dir: Path, device: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """VP rows: linear regression, constant velocity, static, and the adapted model."""
-    task = get_task("vp")
-    start = time.perf_counter()
-    pool = collect_pool(task, task.pool_policies, None, seed=cfg.seed)
-    pool_path = pool.save(runs_dir / "pool_vp.npz")
-    timings = {"vp_collect_s": time.perf_counter() - start}
-    summaries = {name: evaluate(task, task.baselines()[name], episodes=cfg.vp_episodes)
-                 for name in ("linear", "velocity", "static")}
-    details = dict.fromkeys(summaries, "std over test trajectories")
-    result, summaries["netllm"] = _train_and_eval("vp", pool_path, "bench-netllm-vp", runs_dir, cfg, False, device)
-    timings["netllm_vp_train_s"], timings["netllm_vp_eval_s"] = result["wall_s"], summaries["netllm"]["eval_s"]
-    details["netllm"] = (f"{result['backbone']}, LoRA r{cfg.lora_rank}, {cfg.vp_steps} steps x {cfg.vp_batch} windows "
-                         f"of {len(pool)} training windows, "
-                         f"loss {result['first_loss']:.2f}->{result['final_loss']:.2f} deg, "
-                         f"train {result['wall_s']:.0f} s, eval {summaries['netllm']['eval_s']:.0f} s on "
-                         f"{result['device']}; std over test trajectories")
-    ref = summaries["velocity"]["value"]
-    rows = [_row("vp-test", name, "mae_deg", s["value"], _std(s), ref,
-                 f"{details[name]}; {s['windows']} windows of {s['episodes']} trajectories")
+                          f"{pool_note}; {spread}")
+    ref = summaries[part.reference]["value"]
+    rows = [_row(part.label, name, part.metric, s["value"], _std(s), ref, f"{details[name]}; {part.describe(s)}")
             for name, s in summaries.items()]
     return rows, timings
 
@@ -176,9 +190,9 @@ def main(argv: Sequence[str]) -> int:
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
     cpu_start = time.process_time()
-    for task_name, part in (("abr", bench_abr), ("vp", bench_vp)):
-        if args.only in (None, task_name):
-            part_rows, part_times = part(cfg, runs_dir, device)
+    for part in TASK_BENCHES:
+        if args.only in (None, part.task):
+            part_rows, part_times = bench_task(part, cfg, runs_dir, device)
             rows += part_rows
             timings.update(part_times)
     timings["total_s"] = time.perf_counter() - start

@@ -16,7 +16,7 @@ from agents.netllm.adapt import collect_pool, evaluate, load_run, make_policy, s
 from agents.netllm.backbone import BackboneSpec
 from agents.netllm.lora import LoRAConfig
 from agents.netllm.tasks import get_task
-from agents.netllm.training import TrainConfig
+from agents.netllm.training import NetLLMTrainConfig
 from hwsim.errors import ConfigError
 
 
@@ -65,7 +65,7 @@ def _collect(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     set_threads(args.threads)
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+    config = NetLLMTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                          warmup=args.warmup, seed=args.seed, log_every=args.log_every,
                          checkpoint_every=args.checkpoint_every, context=args.context,
                          target_return_scale=args.target_return_scale, return_scale=args.return_scale,

@@ -33,7 +33,7 @@ from agents.netllm.backbone import Backbone, band_mask, trim_cache
 from agents.netllm.encoders import DiscreteActionEncoder, ReturnEncoder, TimestepEncoder
 from agents.netllm.heads import DiscreteHead
 from agents.netllm.pool import ExperiencePool
-from agents.netllm.training import TrainConfig, fit
+from agents.netllm.training import NetLLMTrainConfig, fit
 from hwsim.errors import ConfigError, DataError
 
 
@@ -50,7 +50,7 @@ class ReturnStats:
     max_timestep: int
 
     @classmethod
-    def from_pool(cls, pool: ExperiencePool, config: TrainConfig) -> ReturnStats:
+    def from_pool(cls, pool: ExperiencePool, config: NetLLMTrainConfig) -> ReturnStats:
         """Statistics of ``pool`` under the scale and discount of ``config``."""
         lo, hi = float(pool.rewards.min()), float(pool.rewards.max())
         if not hi > lo:
@@ -215,7 +215,7 @@ def sequence_loss(model: DecisionModel, seq: Sequences, batch_size: int,
     return loss_fn
 
 
-def train_offline(model: DecisionModel, pool: ExperiencePool, stats: ReturnStats, config: TrainConfig,
+def train_offline(model: DecisionModel, pool: ExperiencePool, stats: ReturnStats, config: NetLLMTrainConfig,
                   device: str = "cpu", **fit_kwargs: Any) -> dict[str, Any]:
     """Train ``model`` on ``pool`` by return-conditioned behaviour cloning; ``fit_kwargs`` go to
     :func:`agents.netllm.training.fit` (``start_step``, ``resume``, ``log``, ``checkpoint``)."""

@@ -15,7 +15,7 @@ from agents.netllm.backbone import Backbone, band_mask
 from agents.netllm.encoders import ViewportEncoder, wrap_unit
 from agents.netllm.heads import TrajectoryHead
 from agents.netllm.pool import ExperiencePool
-from agents.netllm.training import TrainConfig, fit
+from agents.netllm.training import NetLLMTrainConfig, fit
 from hwsim.errors import DataError, ShapeError
 
 
@@ -80,7 +80,7 @@ def window_loss(model: TrajectoryModel, pool: ExperiencePool, batch_size: int,
     return loss_fn
 
 
-def train_supervised(model: TrajectoryModel, pool: ExperiencePool, config: TrainConfig, device: str = "cpu",
+def train_supervised(model: TrajectoryModel, pool: ExperiencePool, config: NetLLMTrainConfig, device: str = "cpu",
                      **fit_kwargs: Any) -> dict[str, Any]:
     """Train ``model`` on the pool's windows; ``fit_kwargs`` go to :func:`agents.netllm.training.fit`."""
     result = fit(model, window_loss(model, pool, config.batch_size, device), config, desc="netllm supervised",

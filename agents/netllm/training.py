@@ -19,7 +19,7 @@ from hwsim.progress import progress
 
 
 @dataclass
-class TrainConfig:
+class NetLLMTrainConfig:
     """Hyperparameters of an adaptation run (the decision-transformer fields apply to ABR only).
 
     ``context``: steps a token may look back (NetLLM's ``w``); ``max_seq_steps``: training
@@ -60,7 +60,7 @@ class TrainConfig:
         return asdict(self)
 
 
-def lr_factor(config: TrainConfig, step: int) -> float:
+def lr_factor(config: NetLLMTrainConfig, step: int) -> float:
     """Learning-rate multiplier at optimiser step ``step`` (0-based): linear warm-up over
     ``config.warmup`` steps, then constant or a cosine decay to zero at ``config.steps``."""
     warmup = max(1, config.warmup)
@@ -71,7 +71,7 @@ def lr_factor(config: TrainConfig, step: int) -> float:
 
 
 def fit(model: nn.Module, loss_fn: Callable[[np.random.Generator], tuple[torch.Tensor, dict[str, float]]],
-        config: TrainConfig, start_step: int = 0, resume: dict[str, Any] | None = None,
+        config: NetLLMTrainConfig, start_step: int = 0, resume: dict[str, Any] | None = None,
         log: Callable[..., None] | None = None,
         checkpoint: Callable[[int, dict[str, Any]], None] | None = None, desc: str = "train") -> dict[str, Any]:
     """Run optimiser steps ``start_step .. config.steps``; ``loss_fn(rng)`` samples a batch and

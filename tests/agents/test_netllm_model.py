@@ -15,7 +15,7 @@ from agents.netllm.lora import LoRAConfig, apply_lora, load_trainable_state, par
 from agents.netllm.offline_rl import DecodeState, ReturnStats, make_sequences, train_offline
 from agents.netllm.pool import ExperiencePool
 from agents.netllm.tasks import get_task
-from agents.netllm.training import TrainConfig
+from agents.netllm.training import NetLLMTrainConfig
 from hwsim.errors import ConfigError, DataError, ShapeError
 
 ABR_SPACES = {"observation_shape": [6, 8], "action": {"type": "discrete", "n": 6}}
@@ -26,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _abr_model(context: int = 20, rank: int = 4, seed: int = 0):
-    return build(get_task("abr"), BackboneSpec("tiny"), LoRAConfig(rank=rank), TrainConfig(context=context, seed=seed),
+    return build(get_task("abr"), BackboneSpec("tiny"), LoRAConfig(rank=rank),
+                 NetLLMTrainConfig(context=context, seed=seed),
                  ABR_SPACES, 60, "cpu")
 
 
@@ -117,7 +118,7 @@ def _toy_pool(episodes: int = 6, length: int = 12) -> ExperiencePool:
 
 def test_returns_and_sequences():
     pool = _toy_pool(episodes=2, length=5)
-    config = TrainConfig(return_scale=2.0, max_seq_steps=3)
+    config = NetLLMTrainConfig(return_scale=2.0, max_seq_steps=3)
     stats = ReturnStats.from_pool(pool, config)
     rtg = stats.returns_to_go(pool.rewards[:5])
     norm = (pool.rewards[:5] - pool.rewards.min()) / (pool.rewards.max() - pool.rewards.min()) / 2.0
@@ -134,7 +135,7 @@ def test_returns_and_sequences():
 
 def test_offline_training_learns_the_pool_policy():
     pool = _toy_pool()
-    config = TrainConfig(steps=60, batch_size=4, lr=3e-3, warmup=1, log_every=10, context=4)
+    config = NetLLMTrainConfig(steps=60, batch_size=4, lr=3e-3, warmup=1, log_every=10, context=4)
     stats = ReturnStats.from_pool(pool, config)
     model = build(get_task("abr"), BackboneSpec("tiny"), LoRAConfig(rank=4), config, ABR_SPACES, stats.max_timestep,
                   "cpu")
@@ -151,7 +152,7 @@ def test_state_encoder_checks_shapes():
 
 
 def test_vp_model_predicts_bounded_trajectories():
-    model = build(get_task("vp"), BackboneSpec("tiny"), LoRAConfig(rank=2), TrainConfig(), VP_SPACES, 0, "cpu")
+    model = build(get_task("vp"), BackboneSpec("tiny"), LoRAConfig(rank=2), NetLLMTrainConfig(), VP_SPACES, 0, "cpu")
     hist = np.random.default_rng(0).uniform(-1, 1, (5, 10, 3)).astype(np.float32)
     pred = model.predict(hist)
     assert pred.shape == (5, 20, 3) and np.all(np.abs(pred) <= 1.0)
@@ -162,7 +163,7 @@ def test_vp_model_predicts_bounded_trajectories():
 
 def test_a_resumed_run_equals_an_uninterrupted_one():
     pool = _toy_pool()
-    config = TrainConfig(steps=4, batch_size=2, lr=1e-3, warmup=2, checkpoint_every=2, context=4)
+    config = NetLLMTrainConfig(steps=4, batch_size=2, lr=1e-3, warmup=2, checkpoint_every=2, context=4)
     stats = ReturnStats.from_pool(pool, config)
 
     def fresh():
@@ -187,10 +188,10 @@ def test_a_resumed_run_equals_an_uninterrupted_one():
 def test_learning_rate_schedules():
     from agents.netllm.training import lr_factor
 
-    constant = TrainConfig(steps=100, warmup=10)
-    cosine = TrainConfig(steps=100, warmup=10, schedule="cosine")
+    constant = NetLLMTrainConfig(steps=100, warmup=10)
+    cosine = NetLLMTrainConfig(steps=100, warmup=10, schedule="cosine")
     assert [lr_factor(constant, s) for s in (0, 4, 9, 50, 99)] == pytest.approx([0.1, 0.5, 1.0, 1.0, 1.0])
     assert [lr_factor(cosine, s) for s in (0, 9)] == pytest.approx([0.1, 1.0])
     assert lr_factor(cosine, 54) == pytest.approx(0.5, abs=0.02) and lr_factor(cosine, 99) == pytest.approx(0.0)
     with pytest.raises(ConfigError, match="schedule"):
-        TrainConfig(schedule="step")
+        NetLLMTrainConfig(schedule="step")

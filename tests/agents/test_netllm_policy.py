@@ -20,7 +20,7 @@ from agents.netllm.lora import LoRAConfig
 from agents.netllm.offline_rl import ReturnStats
 from agents.netllm.policy import DecisionPolicy
 from agents.netllm.tasks import get_task
-from agents.netllm.training import TrainConfig
+from agents.netllm.training import NetLLMTrainConfig
 from agents.policy import Policy, run_episode
 from agents.viewport_data import load_windows, mean_absolute_error
 from hwsim.errors import ConfigError
@@ -34,7 +34,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def abr_policy_model():
-    model = build(get_task("abr"), BackboneSpec("tiny"), LoRAConfig(rank=4), TrainConfig(context=5), ABR_SPACES, 47,
+    model = build(get_task("abr"), BackboneSpec("tiny"), LoRAConfig(rank=4), NetLLMTrainConfig(context=5),
+                  ABR_SPACES, 47,
                   "cpu")
     with torch.no_grad():  # a model that does not answer the same bitrate everywhere
         model.head.linear.weight.normal_(0, 2.0)
@@ -43,7 +44,7 @@ def abr_policy_model():
 
 def test_adapted_policy_plays_through_the_gymnasium_api(abr_policy_model):
     task = get_task("abr")
-    policy = make_policy(task, abr_policy_model, STATS, TrainConfig(context=5))
+    policy = make_policy(task, abr_policy_model, STATS, NetLLMTrainConfig(context=5))
     assert isinstance(policy, Policy)
     env = gym.make("hwsim/ABR-FCC-Test-v0")
     one_by_one = [run_episode(env, policy, options={"trace_index": i}) for i in range(4)]
