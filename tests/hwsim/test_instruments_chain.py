@@ -202,6 +202,27 @@ def test_other_encodings_read_the_same_signal(tmp_path):
     assert np.abs(other - base).max() <= 1.01 / 256 and np.abs(other - base).mean() < 0.5 / 256
 
 
+def test_declared_output_bits_must_match_the_scopes_codes(tmp_path):
+    """8 output bits over [-0.5, 0.5] V is not the scope's grid (codes 0..255 are -0.5 .. +0.49609375 V at
+    0.125 V/div): refused at the read, with the range to declare; with that range the values are its codes."""
+    def eight_bits(top):
+        def edit(c):
+            c["output"] = {"shape": [16], "range": [-0.5, top], "bits": 8}
+        return edit
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    wrong = variant(tmp_path / "a", edit=eight_bits(0.5), bench={"oversample": 1})
+    with VisaChain(str(wrong), simulate=True) as dev:
+        with pytest.raises(InstrumentError, match=r"declare range \[-0.5, 0.49609375\] or omit output.bits"):
+            dev.measure(rows(4))
+    right = variant(tmp_path / "b", edit=eight_bits(0.49609375), bench={"oversample": 1})
+    with VisaChain(str(right), simulate=True) as dev:
+        y = dev.measure(rows(4))
+    codes = (y.astype(np.float64) + 0.5) * 256
+    np.testing.assert_array_equal(codes, np.round(codes))
+
+
 def test_a_profile_wraps_a_chain_like_any_device():
     dev = create_device(f"visa?config={KEYSIGHT}&simulate=true&profile=bench&profile_seed=1")
     assert isinstance(dev, DeviceWrapper) and isinstance(dev.root, VisaChain)
