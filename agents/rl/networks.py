@@ -1,5 +1,6 @@
 """Actor-critic networks for :mod:`agents.rl.ppo`, one per action kind, each giving a distribution
-object with ``sample()``, ``log_prob(a)``, ``entropy()`` and the ``mode`` property over a batch.
+object with ``sample()``, ``log_prob(a)``, ``entropy()`` and the ``mode`` property over a batch;
+``dist_value(obs, mask)`` gives the distribution and the value together.
 
 - :class:`MLPCategorical`: ``Discrete`` actions (ABR bitrates), separate actor and critic MLPs.
 - :class:`MLPGaussian`: ``Box`` actions (viewport trajectories), a state-independent log std.
@@ -11,7 +12,7 @@ object with ``sample()``, ``log_prob(a)``, ``entropy()`` and the ``mode`` proper
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from gymnasium import spaces
@@ -53,21 +54,35 @@ class MaskedCategorical(Categorical):
         return -plogp.sum(-1)
 
 
-class MLPCategorical(nn.Module):
-    """Flattened observation -> categorical policy and scalar value."""
+class MLPActorCritic(nn.Module):
+    """Separate actor and critic MLPs over the flattened observation; subclasses turn the actor's
+    output into a distribution."""
 
-    def __init__(self, obs_dim: int, actions: int, hidden: Sequence[int] = (128, 128)) -> None:
+    def __init__(self, obs_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64)) -> None:
         super().__init__()
-        self.actor = mlp([obs_dim, *hidden, actions], out_gain=0.01)
+        self.actor = mlp([obs_dim, *hidden, out_dim], out_gain=0.01)
         self.critic = mlp([obs_dim, *hidden, 1], out_gain=1.0)
 
-    def dist(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> MaskedCategorical:
+    def dist(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.distributions.Distribution:
         """The action distribution of each observation."""
-        return MaskedCategorical(self.actor(obs.flatten(1)), mask)
+        raise NotImplementedError
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """The value estimate of each observation."""
         return self.critic(obs.flatten(1)).squeeze(-1)
+
+    def dist_value(self, obs: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> tuple[torch.distributions.Distribution, torch.Tensor]:
+        """The action distribution and the value of each observation."""
+        return self.dist(obs, mask), self.value(obs)
+
+
+class MLPCategorical(MLPActorCritic):
+    """Flattened observation -> categorical policy (masked when a mask is given) and scalar value."""
+
+    def dist(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> MaskedCategorical:
+        """The action distribution of each observation."""
+        return MaskedCategorical(self.actor(obs.flatten(1)), mask)
 
 
 class DiagGaussian(Normal):
@@ -82,13 +97,12 @@ class DiagGaussian(Normal):
         return super().entropy().sum(-1)
 
 
-class MLPGaussian(nn.Module):
-    """Flattened observation -> Gaussian policy over a flattened ``Box`` action, and a value."""
+class MLPGaussian(MLPActorCritic):
+    """Flattened observation -> Gaussian policy over a flattened ``Box`` action (a learned,
+    state-independent log std), and a value."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (128, 128), log_std: float = -1.0) -> None:
-        super().__init__()
-        self.actor = mlp([obs_dim, *hidden, act_dim], out_gain=0.01)
-        self.critic = mlp([obs_dim, *hidden, 1], out_gain=1.0)
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64), log_std: float = -1.0) -> None:
+        super().__init__(obs_dim, act_dim, hidden)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std)))
 
     def dist(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> DiagGaussian:
@@ -96,22 +110,25 @@ class MLPGaussian(nn.Module):
         mean = self.actor(obs.flatten(1))
         return DiagGaussian(mean, self.log_std.exp().expand_as(mean))
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        """The value estimate of each observation."""
-        return self.critic(obs.flatten(1)).squeeze(-1)
-
 
 class SlotLimitDist:
-    """Slot, then limit given the slot: the joint distribution of the cluster action ``(slot, limit-1)``."""
+    """Slot, then limit given the slot: the joint distribution of the cluster action ``(slot, limit-1)``.
 
-    def __init__(self, slot: MaskedCategorical, limit_logits: torch.Tensor, limit_mask: torch.Tensor | None) -> None:
+    The limit's logits are computed only for the slots asked about (sampled, scored, or most likely),
+    so a step costs one limit-head pass per row, not one per slot. :meth:`entropy` is ``H(slot)`` plus
+    the limit entropy given the slots last passed to :meth:`log_prob` (in training: the slots taken,
+    an unbiased estimate of ``E_slot H(limit | slot)``), or given the most likely slots before that.
+    """
+
+    def __init__(self, slot: MaskedCategorical, limit_logits: Callable[[torch.Tensor], torch.Tensor],
+                 limit_mask: torch.Tensor | None) -> None:
         self.slot = slot
-        self.limit_logits = limit_logits  # (B, slots, limits)
+        self.limit_logits = limit_logits  # slots (B,) -> logits (B, limits)
         self.limit_mask = limit_mask
+        self._last: MaskedCategorical | None = None
 
     def _limit(self, slots: torch.Tensor) -> MaskedCategorical:
-        index = slots.view(-1, 1, 1).expand(-1, 1, self.limit_logits.shape[-1])
-        return MaskedCategorical(self.limit_logits.gather(1, index).squeeze(1), self.limit_mask)
+        return MaskedCategorical(self.limit_logits(slots), self.limit_mask)
 
     def sample(self) -> torch.Tensor:
         """One ``(slot, limit-1)`` pair per row."""
@@ -127,28 +144,23 @@ class SlotLimitDist:
     def log_prob(self, action: torch.Tensor) -> torch.Tensor:
         """log p(slot) + log p(limit | slot)."""
         slots = action[:, 0].long()
-        return self.slot.log_prob(slots) + self._limit(slots).log_prob(action[:, 1].long())
+        self._last = self._limit(slots)
+        return self.slot.log_prob(slots) + self._last.log_prob(action[:, 1].long())
 
     def entropy(self) -> torch.Tensor:
-        """H(slot) + E_slot H(limit | slot) (exact, over the allowed slots)."""
-        logits = self.limit_logits
-        if self.limit_mask is not None:
-            logits = torch.where(self.limit_mask[:, None, :], logits, torch.finfo(logits.dtype).min)
-        logp = torch.log_softmax(logits, -1)
-        plogp = logp.exp() * logp
-        if self.limit_mask is not None:
-            plogp = torch.where(self.limit_mask[:, None, :], plogp, 0.0)
-        limit_entropy = -plogp.sum(-1)  # (B, slots)
-        return self.slot.entropy() + (self.slot.probs * limit_entropy).sum(-1)
+        """H(slot) + H(limit | the slots of the last :meth:`log_prob`, else the most likely ones)."""
+        limit = self._last if self._last is not None else self._limit(self.slot.probs.argmax(-1))
+        return self.slot.entropy() + limit.entropy()
 
 
 class SlotScheduler(nn.Module):
     """Policy and value for :class:`agents.envs.cluster.ClusterSchedulingEnv` observations.
 
-    The observation is ``slots x features`` stage rows plus global features. Each row, with the
-    globals appended, goes through one shared encoder; a slot's logit and its limit logits come
-    from its embedding and the mean embedding of the filled slots; the value from that mean and the
-    globals. Masks are the environment's ``action_masks()`` (slots, then limits).
+    The observation is ``slots x features`` stage rows plus global features. Each filled row, with the
+    globals appended, goes through one shared encoder (slots fill from the first, so the batch is cut
+    after the last filled one); a slot's logit comes from its embedding and the mean embedding of the
+    filled slots, the limit's logits from the chosen slot's embedding and that mean, the value from
+    the mean and the globals. Masks are the environment's ``action_masks()`` (slots, then limits).
     """
 
     def __init__(self, slots: int, features: int, globals_: int, limits: int, hidden: int = 64) -> None:
@@ -165,20 +177,34 @@ class SlotScheduler(nn.Module):
         rows = obs[:, :self.slots * self.features].view(b, self.slots, self.features)
         glob = obs[:, self.slots * self.features:]
         filled = rows[:, :, 0] > 0.5
-        emb = self.encoder(torch.cat([rows, glob[:, None, :].expand(-1, self.slots, -1)], dim=-1))
-        weight = filled.float()
+        used = int(filled.any(0).nonzero().max()) + 1 if filled.any() else 1
+        rows, used_filled = rows[:, :used], filled[:, :used]
+        emb = self.encoder(torch.cat([rows, glob[:, None, :].expand(-1, used, -1)], dim=-1))
+        weight = used_filled.float()
         pooled = (emb * weight[..., None]).sum(1) / weight.sum(1, keepdim=True).clamp(min=1.0)
         return emb, pooled, glob, filled
 
-    def dist(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> SlotLimitDist:
-        """The joint distribution of ``(slot, limit-1)`` for each observation."""
-        emb, pooled, _, filled = self._embed(obs)
-        both = torch.cat([emb, pooled[:, None, :].expand_as(emb)], dim=-1)
+    def dist_value(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[SlotLimitDist, torch.Tensor]:
+        """The action distribution and the value of each observation, from one encoder pass."""
+        emb, pooled, glob, filled = self._embed(obs)
+        used = emb.shape[1]
+        slot_logits = torch.full((obs.shape[0], self.slots), torch.finfo(obs.dtype).min, dtype=obs.dtype)
+        slot_logits[:, :used] = self.slot_head(torch.cat([emb, pooled[:, None, :].expand_as(emb)], dim=-1)).squeeze(-1)
         slot_mask = filled if mask is None else mask[:, :self.slots]
         limit_mask = None if mask is None else mask[:, self.slots:]
         slot_mask = slot_mask | ~slot_mask.any(-1, keepdim=True)  # a finished episode has no slot
-        return SlotLimitDist(MaskedCategorical(self.slot_head(both).squeeze(-1), slot_mask),
-                             self.limit_head(both), limit_mask)
+        rows = torch.arange(obs.shape[0])
+
+        def limit_logits(slots: torch.Tensor) -> torch.Tensor:
+            chosen = emb[rows, slots.clamp(max=used - 1)]
+            return self.limit_head(torch.cat([chosen, pooled], dim=-1))
+
+        dist = SlotLimitDist(MaskedCategorical(slot_logits, slot_mask), limit_logits, limit_mask)
+        return dist, self.critic(torch.cat([pooled, glob], dim=-1)).squeeze(-1)
+
+    def dist(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> SlotLimitDist:
+        """The joint distribution of ``(slot, limit-1)`` for each observation."""
+        return self.dist_value(obs, mask)[0]
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """The value estimate of each observation."""

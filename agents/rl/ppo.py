@@ -246,10 +246,9 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
                     mask_buf = torch.zeros((t_len, *next_mask.shape), dtype=torch.bool)
                 mask_buf[step] = next_mask
             with torch.no_grad():
-                dist = net.dist(next_obs, next_mask)
+                dist, val_buf[step] = net.dist_value(next_obs, next_mask)
                 action = dist.sample()
                 logp_buf[step] = dist.log_prob(action)
-                val_buf[step] = net.value(next_obs)
             act_buf[step] = action
             env_action = action.numpy().reshape(n, *act_space.shape) if is_box else action.numpy()
             raw_obs, reward, terminated, truncated, info = envs.step(env_action)
@@ -294,7 +293,7 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
             order = torch.as_tensor(rng.permutation(batch_size))
             for start in range(0, batch_size, minibatch):
                 idx = order[start:start + minibatch]
-                dist = net.dist(b_obs[idx], None if b_mask is None else b_mask[idx])
+                dist, value = net.dist_value(b_obs[idx], None if b_mask is None else b_mask[idx])
                 logp = dist.log_prob(b_act[idx])
                 log_ratio = logp - b_logp[idx]
                 ratio = log_ratio.exp()
@@ -305,7 +304,6 @@ def train_ppo(cfg: PPOTrainConfig, run: RunRecord | None = None, resume: bool = 
                 if cfg.norm_adv:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
-                value = net.value(b_obs[idx])
                 if cfg.clip_vloss:
                     clipped = b_val[idx] + (value - b_val[idx]).clamp(-cfg.clip_coef, cfg.clip_coef)
                     v_loss = 0.5 * torch.max((value - b_ret[idx]) ** 2, (clipped - b_ret[idx]) ** 2).mean()
