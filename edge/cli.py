@@ -197,12 +197,12 @@ def bench_main(argv: Sequence[str]) -> int:
     p.add_argument("--input", "-i", action="append", help=".npy file per model input (default: random)")
     p.add_argument("--json", default=None, help="write the result as JSON")
     args = p.parse_args(argv)
-
-    manifest = read_manifest(args.directory)
-    arrays = _inputs_for(manifest, args.input)
     farm = farm_of(args)
     if farm is not None and args.rpc:
         raise ConfigError("give either --rpc or --tracker/--key, not both")
+
+    manifest = read_manifest(args.directory)
+    arrays = _inputs_for(manifest, args.input)
     stats = time_model(args.directory, arrays, repeat=args.repeat, number=args.number,
                        rpc=farm.address if farm is not None else args.rpc)
     row = {"target": manifest["target"]["name"], "where": stats["where"], "median_ms": stats["median"] * 1e3,

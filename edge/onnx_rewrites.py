@@ -177,7 +177,11 @@ def identity_removed(model: Any) -> int:
     if removed:
         del graph.node[:]
         graph.node.extend(kept)
-        for old, new in renames:
+        target = dict(renames)
+        for old in target:  # a chain of Identity nodes reads the first input
+            new = target[old]
+            while new in target:
+                new = target[new]
             _rename_uses(graph, old, new)
     return removed
 

@@ -80,7 +80,8 @@ def compare(got: Sequence[np.ndarray], want: Sequence[np.ndarray], atol: float, 
             continue
         gf, wf = g.astype(np.float64), w.astype(np.float64)
         same = (gf == wf) | (np.isnan(gf) & np.isnan(wf))  # equal infinities and NaN against NaN agree
-        err = np.where(same, 0.0, np.abs(gf - wf))
+        with np.errstate(invalid="ignore"):
+            err = np.where(same, 0.0, np.abs(gf - wf))
         err = np.nan_to_num(err, nan=np.inf)
         bound = atol + rtol * np.abs(np.nan_to_num(wf, posinf=0.0, neginf=0.0))
         idx = np.unravel_index(int(np.argmax(err)), g.shape)

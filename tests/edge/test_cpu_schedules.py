@@ -1,0 +1,96 @@
+"""Default CPU schedules (issue 18, point 4): each rule schedules the functions it is for, the schedules
+compute what the naive loops compute, and a rule that cannot apply leaves the function to the next."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import edge
+from edge.compile import prepare
+from edge.cpu_schedules import rules
+from edge.cpu_schedules.contraction import Contraction
+from edge.cpu_schedules.elementwise import Elementwise
+from edge.cpu_schedules.tiling import choose_tiles
+from edge.cpu_schedules.window import WindowReduction
+from edge.targets import resolve
+
+
+def test_tiles_divide_the_axes_and_fit_the_registers():
+    plan = choose_tiles(56, 64, lanes=16, accumulators=24)
+    assert 56 % plan.rows == 0 and 64 % plan.vector == 0 and plan.lanes == 16
+    assert plan.rows * (plan.vector // plan.lanes) <= 24
+    dense = choose_tiles(1, 1000, lanes=16, accumulators=24)  # 16 does not divide 1000: 8-float vectors
+    assert dense.lanes == 8 and 1000 % dense.vector == 0
+    odd = choose_tiles(7, 3, lanes=8)  # 3 output channels: vectorised whole
+    assert odd.vector == 3
+
+
+def _functions(model, shape):
+    imported = edge.import_model(model.eval(), (torch.randn(*shape),))
+    return prepare(imported.mod, resolve("host").tvm_target())
+
+
+def _rule_for(func, target):
+    for rule in (Contraction(), WindowReduction(), Elementwise()):
+        if rule.apply(func, target, False) is not None:
+            return type(rule).__name__
+    return None
+
+
+def test_each_function_gets_its_rule():
+    target = resolve("host").tvm_target()
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(16 * 4 * 4, 10))
+    mod = _functions(model, (1, 3, 8, 8))
+    found = {}
+    with target:
+        for gv, func in mod.functions_items():
+            if type(func).__name__ == "PrimFunc":
+                found[gv.name_hint] = _rule_for(func, target)
+    conv = [k for k in found if "conv2d" in k]
+    dense = [k for k in found if "matmul" in k]
+    pool = [k for k in found if "pool" in k]
+    assert conv and all(found[k] == "Contraction" for k in conv)
+    assert dense and all(found[k] == "Contraction" for k in dense)
+    assert pool and all(found[k] == "WindowReduction" for k in pool)
+    assert any(v == "Elementwise" for v in found.values())
+
+
+@pytest.mark.parametrize("name", ["conv", "depthwise", "strided", "dense", "matmul", "pool", "avgpool"])
+def test_default_schedules_compute_what_the_naive_loops_compute(name):
+    models = {
+        "conv": (nn.Sequential(nn.Conv2d(8, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU()), (1, 8, 14, 14)),
+        "depthwise": (nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU6()), (1, 16, 10, 10)),
+        "strided": (nn.Sequential(nn.Conv2d(3, 10, 7, stride=2, padding=3)), (1, 3, 21, 21)),
+        "dense": (nn.Linear(100, 1000), (1, 100)),
+        "matmul": (nn.Linear(48, 40), (2, 6, 48)),
+        "pool": (nn.Sequential(nn.Conv2d(3, 8, 1), nn.MaxPool2d(3, 2, 1)), (1, 3, 15, 15)),
+        "avgpool": (nn.Sequential(nn.Conv2d(3, 8, 1), nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1)), (1, 3, 12, 12)),
+    }
+    model, shape = models[name]
+    torch.manual_seed(0)
+    model = model.eval()
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    tuned = edge.compile_model(model, (torch.from_numpy(x),))
+    naive = edge.compile_model(model, (torch.from_numpy(x),), default_schedules=False)
+    assert tuned.info["build"]["default_schedules"] and not naive.info["build"]["default_schedules"]
+    np.testing.assert_allclose(tuned(x), naive(x), rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        np.testing.assert_allclose(tuned(x), model(torch.from_numpy(x)).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_rule_failures_leave_the_function_to_the_next_rule():
+    """A guarded rule that raises answers 'not applicable'; the table ends with the catch-all."""
+    table = rules()
+    assert repr(table[0]).startswith("guarded(")
+
+    class Broken:
+        def apply(self, func, target, tunable):
+            raise RuntimeError("schedule primitive refused")
+
+    from edge.cpu_schedules.base import guarded
+
+    assert guarded(Broken()).apply(None, None, False) is None
