@@ -187,7 +187,7 @@ class ClusterSimulator:
             if pool:
                 self.num_idle -= 1
                 return pool.pop()
-        for key, pool in self.idle.items():
+        for pool in self.idle.values():
             if pool:
                 self.num_idle -= 1
                 return pool.pop()

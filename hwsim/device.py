@@ -55,7 +55,7 @@ class DeviceInfo:
         return json.loads(json.dumps(d))
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "DeviceInfo":
+    def from_dict(cls, d: Mapping[str, Any]) -> DeviceInfo:
         """Rebuild an info from :meth:`to_dict` output (unknown keys are an error)."""
         d = dict(d)
         known = set(cls.__dataclass_fields__)
@@ -128,7 +128,8 @@ class Device:
         want = tuple(self.info.input_shape)
         if arr.ndim != len(want) + 1 or tuple(arr.shape[1:]) != want:
             raise ShapeError(
-                f"input to '{self.info.name}' has shape {tuple(arr.shape)}; expected (batch, {', '.join(map(str, want))})"
+                f"input to '{self.info.name}' has shape {tuple(arr.shape)}; "
+                f"expected (batch, {', '.join(map(str, want))})"
                 " -- add a leading batch axis for a single sample")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         if not np.isfinite(arr).all():
@@ -146,7 +147,8 @@ class Device:
         checked = {}
         for name, value in params.items():
             if name not in self.info.params:
-                raise ShapeError(f"device '{self.info.name}' has no parameter '{name}'; it has {sorted(self.info.params)}")
+                raise ShapeError(f"device '{self.info.name}' has no parameter '{name}'; "
+                                 f"it has {sorted(self.info.params)}")
             arr = np.asarray(value, dtype=np.float32)
             if tuple(arr.shape) != tuple(self.info.params[name]):
                 raise ShapeError(f"parameter '{name}' has shape {arr.shape}; expected {tuple(self.info.params[name])}")
@@ -170,7 +172,7 @@ class Device:
         """Release the device; further measurements raise."""
         self.closed = True
 
-    def __enter__(self) -> "Device":
+    def __enter__(self) -> Device:
         return self
 
     def __exit__(self, *exc: object) -> None:

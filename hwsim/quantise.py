@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_dtype(bits: int) -> np.dtype:
     """The smallest unsigned integer dtype that holds codes of ``bits`` bits."""
     if not 1 <= bits <= 32:

@@ -42,5 +42,6 @@ def _mnist1d_split(seed: int, val_fraction: float = 0.15) -> DigitsSplit:
         return torch.from_numpy(((a - mean) / std).astype(np.float32)[:, None, :])
 
     return DigitsSplit(signals(x[train]), torch.from_numpy(y[train]), signals(x[val]), torch.from_numpy(y[val]),
-                       signals(arrays["x_test"].astype(np.float32)), torch.from_numpy(arrays["y_test"].astype(np.int64)),
+                       signals(arrays["x_test"].astype(np.float32)),
+                       torch.from_numpy(arrays["y_test"].astype(np.int64)),
                        seed)

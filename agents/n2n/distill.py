@@ -34,5 +34,6 @@ def logit_regression(model: nn.Module, x: torch.Tensor, teacher_logits: torch.Te
 def distill(student: nn.Module, teacher: Teacher, cfg: DistillConfig, seed: int = 0) -> nn.Module:
     """Train ``student`` in place to regress ``teacher``'s logits on the training split; returns it in eval mode."""
     targets = replace(teacher.data, y_train=teacher.train_logits)
-    train = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay, seed=seed)
+    train = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                        seed=seed)
     return fit(student, targets, train, loss_fn=logit_regression, desc="distill")

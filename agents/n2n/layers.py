@@ -133,14 +133,14 @@ class Arch:
     def to_json(self) -> dict:
         """Plain-JSON form (see :func:`arch_from_json`)."""
         return {"in_shape": list(self.in_shape), "num_classes": self.num_classes, "head": self.head,
-                "layers": [{"kind": l.kind, "out": l.out, "kernel": l.kernel, "stride": l.stride,
-                            "padding": l.padding} for l in self.layers]}
+                "layers": [{"kind": x.kind, "out": x.out, "kernel": x.kernel, "stride": x.stride,
+                            "padding": x.padding} for x in self.layers]}
 
 
 def arch_from_json(data: dict) -> Arch:
     """Rebuild an :class:`Arch` from :meth:`Arch.to_json` output."""
     try:
-        return Arch(tuple(data["in_shape"]), tuple(Layer(**l) for l in data["layers"]), int(data["num_classes"]),
+        return Arch(tuple(data["in_shape"]), tuple(Layer(**x) for x in data["layers"]), int(data["num_classes"]),
                     data.get("head", "flatten"))
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"malformed architecture description ({exc}); expected the output of Arch.to_json") from exc
@@ -229,7 +229,8 @@ def layer_features(arch: Arch) -> np.ndarray:
         spatial = layer.kind in ("conv", "res")
         out = layer.out if layer.kind != "pool" else cost.in_channels
         size = math.prod(cost.in_size) if cost.in_size else 1
-        rows.append(kind + [layer.kernel / 9 if spatial else 0.0, (layer.stride if spatial else 2 * (layer.kind == "pool")) / 4,
+        stride = layer.stride if spatial else 2 * (layer.kind == "pool")
+        rows.append(kind + [layer.kernel / 9 if spatial else 0.0, stride / 4,
                             layer.padding / 4 if spatial else 0.0, math.log2(out + 1) / 10,
                             math.log2(cost.in_channels + 1) / 10, math.log2(size + 1) / 10, cost.params / total])
     return np.clip(np.asarray(rows, dtype=np.float32).reshape(len(arch), len(FEATURES)), 0.0, 1.0)
@@ -245,7 +246,8 @@ def _bn(dims: int) -> type[nn.Module]:
     return nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
 
 
-def conv_bn(dims: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int, relu: bool = True) -> nn.Sequential:
+def conv_bn(dims: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
+            relu: bool = True) -> nn.Sequential:
     """Convolution (no bias), batch norm and, when ``relu``, a ReLU: one ``nn.Sequential`` so edge can fold
     the batch norm into the convolution."""
     mods: list[nn.Module] = [_conv(dims)(c_in, c_out, kernel, stride, padding, bias=False), _bn(dims)(c_out)]

@@ -33,7 +33,8 @@ class Reinforce:
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
         self.baseline: float | None = None
 
-    def update(self, log_prob: torch.Tensor, rewards: Sequence[float], entropy: torch.Tensor | None = None) -> dict[str, float]:
+    def update(self, log_prob: torch.Tensor, rewards: Sequence[float],
+               entropy: torch.Tensor | None = None) -> dict[str, float]:
         """One policy-gradient step from rollouts with summed log-probabilities ``log_prob`` (n,) and
         ``rewards``; returns the loss, the baseline used and the mean advantage."""
         r = torch.as_tensor(list(rewards), dtype=torch.float32)

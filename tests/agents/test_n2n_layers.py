@@ -54,7 +54,7 @@ def test_students_are_smaller_modules_not_masks():
 def test_shrink_rounds_and_keeps_at_least_one_channel_and_ignores_pool():
     arch = Arch((1, 8, 8), (Layer("conv", 3), Layer("pool"), Layer("fc", 10)), 10)
     shrunk = arch.shrink([0.1, 0.1, 0.55])
-    assert [l.out for l in shrunk.layers] == [1, 0, 6]
+    assert [layer.out for layer in shrunk.layers] == [1, 0, 6]
 
 
 def test_pooling_a_single_pixel_is_invalid():
@@ -93,5 +93,5 @@ def test_features_are_bounded_and_describe_layers():
     assert feats.shape == (len(teacher), len(FEATURES))
     assert feats.min() >= 0 and feats.max() <= 1
     kinds = feats[:, :4].argmax(1)
-    assert [("conv", "res", "pool", "fc")[k] for k in kinds] == [l.kind for l in teacher.layers]
+    assert [("conv", "res", "pool", "fc")[k] for k in kinds] == [layer.kind for layer in teacher.layers]
     assert 0.9 < feats[:, -1].sum() < 1  # parameter shares; the classifier holds the rest

@@ -15,7 +15,8 @@ from hwsim.errors import ConfigError
 
 
 def student(valid=True, params=100, val_acc=0.9, latency_est_s=1e-3, latency_s=None):
-    return StudentResult("k", {}, valid, params=params, val_acc=val_acc, latency_est_s=latency_est_s, latency_s=latency_s)
+    return StudentResult("k", {}, valid, params=params, val_acc=val_acc, latency_est_s=latency_est_s,
+                         latency_s=latency_s)
 
 
 def test_formula_matches_the_paper():

@@ -49,9 +49,9 @@ def test_trainer_writes_the_run_and_resumes(tmp_path, task):
     assert trainer.done == {"removal": 1, "shrink": 1}
     trainer.search()
     assert trainer.done == {"removal": 1, "shrink": 3}
-    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [l["update"] for l in lines] == [0, 1, 2, 3]
-    assert [l["stage"] for l in lines] == ["removal", "shrink", "shrink", "shrink"]
+    lines = [json.loads(text) for text in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["update"] for line in lines] == [0, 1, 2, 3]
+    assert [line["stage"] for line in lines] == ["removal", "shrink", "shrink", "shrink"]
 
 
 def test_trainer_config_rejects_nonsense():
@@ -100,7 +100,7 @@ def test_uniform_shrink_hits_the_parameter_count():
     target = count_params(teacher) // 10
     arch = uniform_arch(teacher, target)
     assert 0.9 * target < count_params(arch) <= target
-    assert len({l.out / t.out for l, t in zip(arch.layers, teacher.layers)}) <= 3  # one factor, rounded
+    assert len({a.out / t.out for a, t in zip(arch.layers, teacher.layers)}) <= 3  # one factor, rounded
     assert uniform_arch(teacher, 10**9) == teacher
 
 

@@ -59,7 +59,8 @@ def test_link_bench_quick_writes_json(tmp_path) -> None:
     assert main(["bench", "link", "--quick", "--json", str(path)]) == 0
     data = json.loads(path.read_text())
     assert data["bench"] == "link" and data["quick"] is True
-    assert {"payload_round_trip_B", "line_data_rate_bps", "efficiency", "remote_overhead_ms"} <= set(data["definitions"])
+    wanted = {"payload_round_trip_B", "line_data_rate_bps", "efficiency", "remote_overhead_ms"}
+    assert wanted <= set(data["definitions"])
     rows = {(r["baud"], r["payload_B"]): r for r in data["rows"]}
     assert set(rows) == {(b, s) for b in (None, 921600) for s in (64, 1024, 4096)}
     paced = rows[(921600, 4096)]

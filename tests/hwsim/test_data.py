@@ -65,7 +65,8 @@ def test_download_from_origin_is_checked_and_saved(tmp_path, monkeypatch):
         with pytest.raises(DataError, match="does not match its registered SHA-256"):
             hdata.fetch("phyll_acoustic")
         got = cache / "phyll_acoustic" / "x_data.csv"
-        assert hashlib.sha256(got.read_bytes()).digest() == hashlib.sha256((shared / "x_data.csv").read_bytes()).digest()
+        want = hashlib.sha256((shared / "x_data.csv").read_bytes()).digest()
+        assert hashlib.sha256(got.read_bytes()).digest() == want
         assert not (cache / "phyll_acoustic" / "y_data.csv").exists()
     finally:
         server.shutdown()

@@ -62,7 +62,8 @@ def test_truncate_after_is_atomic_and_plot_leaves_the_backend(tmp_path, monkeypa
         pass
     monkeypatch.undo()
     assert run.metrics_path.read_bytes() == before  # the crash mid-rewrite lost nothing
-    code = ("import matplotlib; matplotlib.use('svg'); from hwsim.runs import RunRecord; r = RunRecord('p', root=%r); "
+    code = ("import matplotlib; matplotlib.use('svg'); from hwsim.runs import RunRecord; "
+            f"r = RunRecord('p', root={str(tmp_path)!r}); "
             "r.log(step=0, acc=1.0); assert r.plot('step', ['acc']) is not None; "
-            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()" % str(tmp_path))
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": ""})
