@@ -8,6 +8,9 @@ cnn       mnist1d   conv32k5 conv64 pool conv128 pool conv128 pool | flatten | f
 resnet    digits    conv16 res16 res16 res32/2 res32 res64/2 res64 | global avg pool | 10 (~0.17 M;
                     a ResNet-14: 13 convolutions and the classifier)
 resnet    mnist1d   the same chain over 1-D signals with a 5-wide stem
+resnet20  digits    conv16 3x res16 res32/2 2x res32 res64/2 2x res64 | global avg pool | 10 (~0.27 M;
+                    He et al.'s CIFAR ResNet-20: 19 convolutions and the classifier)
+resnet20  mnist1d   the same chain over 1-D signals with a 5-wide stem
 ========  ========  =========================================================================
 
 ``quick=True`` gives the same chains at a quarter of the width, trained for 8 epochs (tests and
@@ -36,14 +39,15 @@ from hwsim.data import cache_dir
 from hwsim.errors import ConfigError
 
 CACHE_VERSION = 1
-MODELS = ("cnn", "resnet")
+MODELS = ("cnn", "resnet", "resnet20")
 IN_SHAPES = {"digits": (1, 8, 8), "mnist1d": (1, 40)}
-EPOCHS = {("cnn", "digits"): 20, ("resnet", "digits"): 20, ("cnn", "mnist1d"): 30, ("resnet", "mnist1d"): 30}
+EPOCHS = {("cnn", "digits"): 20, ("resnet", "digits"): 20, ("cnn", "mnist1d"): 30, ("resnet", "mnist1d"): 30,
+          ("resnet20", "digits"): 20, ("resnet20", "mnist1d"): 30}
 QUICK_EPOCHS = 8
 
 
 def teacher_arch(model: str, dataset: str, width: float = 1.0) -> Arch:
-    """The teacher architecture ``model`` (cnn, resnet) for ``dataset`` (digits, mnist1d), widths scaled by ``width``."""
+    """The teacher architecture ``model`` (cnn, resnet, resnet20) for ``dataset`` (digits, mnist1d), widths scaled by ``width``."""
     if dataset not in DATASETS:
         raise ConfigError(f"unknown data set '{dataset}'; known: {', '.join(DATASETS)}")
 
@@ -62,6 +66,12 @@ def teacher_arch(model: str, dataset: str, width: float = 1.0) -> Arch:
         stem = Layer("conv", w(16), 3, 1, 1) if dataset == "digits" else Layer("conv", w(16), 5, 1, 2)
         layers = [stem, Layer("res", w(16)), Layer("res", w(16)), Layer("res", w(32), stride=2), Layer("res", w(32)),
                   Layer("res", w(64), stride=2), Layer("res", w(64))]
+        return Arch(IN_SHAPES[dataset], tuple(layers), 10, "gap")
+    if model == "resnet20":  # He et al.'s CIFAR ResNet-20: 3 stages of 3 blocks of 2 convs, stem, classifier
+        stem = Layer("conv", w(16), 3, 1, 1) if dataset == "digits" else Layer("conv", w(16), 5, 1, 2)
+        layers = [stem]
+        for stage, channels in enumerate((16, 32, 64)):
+            layers += [Layer("res", w(channels), stride=2 if stage and block == 0 else 1) for block in range(3)]
         return Arch(IN_SHAPES[dataset], tuple(layers), 10, "gap")
     raise ConfigError(f"unknown teacher model '{model}'; known: {', '.join(MODELS)}")
 
