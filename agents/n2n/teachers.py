@@ -47,7 +47,8 @@ QUICK_EPOCHS = 8
 
 
 def teacher_arch(model: str, dataset: str, width: float = 1.0) -> Arch:
-    """The teacher architecture ``model`` (cnn, resnet, resnet20) for ``dataset`` (digits, mnist1d), widths scaled by ``width``."""
+    """The teacher architecture ``model`` (cnn, resnet, resnet20) for ``dataset`` (digits, mnist1d),
+    widths scaled by ``width``."""
     if dataset not in DATASETS:
         raise ConfigError(f"unknown data set '{dataset}'; known: {', '.join(DATASETS)}")
 
@@ -57,7 +58,8 @@ def teacher_arch(model: str, dataset: str, width: float = 1.0) -> Arch:
     if model == "cnn":
         stem = Layer("conv", w(32), 3, 1, 1) if dataset == "digits" else Layer("conv", w(32), 5, 1, 2)
         if dataset == "digits":
-            layers = [stem, Layer("conv", w(64)), Layer("pool"), Layer("conv", w(128)), Layer("pool"), Layer("fc", w(256))]
+            layers = [stem, Layer("conv", w(64)), Layer("pool"), Layer("conv", w(128)), Layer("pool"),
+                      Layer("fc", w(256))]
         else:
             layers = [stem, Layer("conv", w(64)), Layer("pool"), Layer("conv", w(128)), Layer("pool"),
                       Layer("conv", w(128)), Layer("pool"), Layer("fc", w(256))]
@@ -157,7 +159,8 @@ def load_teacher(spec: TeacherSpec | None = None, refresh: bool = False, **kwarg
                "test_acc": accuracy(model, data.x_test, data.y_test), "params": count_params(spec.arch),
                "macs": count_macs(spec.arch)}
     tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": model.state_dict(), "metrics": metrics, "arch": spec.arch.to_json(), "key": spec.key()}, tmp)
+    torch.save({"state_dict": model.state_dict(), "metrics": metrics, "arch": spec.arch.to_json(),
+                "key": spec.key()}, tmp)
     tmp.replace(path)
     return Teacher(spec, model.eval(), data, metrics, path)
 
