@@ -21,6 +21,9 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
+from edge.loading import load as _load
+from edge.timing import time_model as _time_model
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
@@ -71,9 +74,7 @@ def compile_model(model: torch.nn.Module | str | os.PathLike | ImportedModel,
 def load(directory: str | os.PathLike) -> CompiledModel:
     """Load an artifact written by ``CompiledModel.export``; errors clearly when it was built for a target
     this machine cannot run or its files are missing."""
-    from edge.loading import load as _impl
-
-    return _impl(directory)
+    return _load(directory)
 
 
 def time_model(compiled: CompiledModel | str | os.PathLike, inputs: Sequence[np.ndarray] | np.ndarray,
@@ -81,9 +82,7 @@ def time_model(compiled: CompiledModel | str | os.PathLike, inputs: Sequence[np.
     """Latency statistics in seconds (median, mean, p10, p90, std, n, where) of running ``compiled`` on
     ``inputs`` on the local device, or, when ``rpc`` ("host:port" of a server or "tracker://host:port/key")
     is given, on the remote board."""
-    from edge.timing import time_model as _impl
-
-    return _impl(compiled, inputs, repeat=repeat, number=number, rpc=rpc)
+    return _time_model(compiled, inputs, repeat=repeat, number=number, rpc=rpc)
 
 
 def __getattr__(name: str) -> Any:

@@ -6,12 +6,12 @@ import os
 
 import numpy as np
 
+from hwsim.data import cache_dir
+
 
 def mnist1d_arrays() -> dict[str, np.ndarray]:
     """MNIST-1D with the default arguments (x, y: 4000 training signals; x_test, y_test: 1000), generated
     once and cached under ``hwsim.data.cache_dir("mnist1d")``."""
-    from hwsim.data import cache_dir
-
     path = cache_dir("mnist1d") / "mnist1d_default_seed42.npz"
     if path.exists():
         with np.load(path) as z:

@@ -26,7 +26,7 @@ class Import:
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:
-    """Every module of the four packages, by dotted name."""
+    """Every Python module of the four packages, by dotted name."""
     found = {}
     for pkg in PACKAGES:
         for path in sorted((root / pkg).rglob("*.py")):
@@ -35,6 +35,12 @@ def module_files(root: Path = ROOT) -> dict[str, Path]:
                 parts = parts[:-1]
             found[".".join(parts)] = path
     return found
+
+
+def extension_modules(root: Path = ROOT) -> set[str]:
+    """The C extensions of the four packages (by their ``.c`` sources), which import no project module."""
+    return {".".join(path.relative_to(root).with_suffix("").parts)
+            for pkg in PACKAGES for path in (root / pkg).rglob("*.c")}
 
 
 def _absolute(module: str | None, level: int, source: str, is_package: bool) -> str:
@@ -46,7 +52,10 @@ def _absolute(module: str | None, level: int, source: str, is_package: bool) -> 
 
 
 def _project_target(name: str, modules: dict[str, Path]) -> str | None:
-    """The longest prefix of ``name`` that is a project module (a module or a package)."""
+    """The longest prefix of ``name`` that is a project module (a module or a package); None for a C
+    extension, a leaf of the graph."""
+    if name in extension_modules():
+        return None
     parts = name.split(".")
     for end in range(len(parts), 0, -1):
         candidate = ".".join(parts[:end])
@@ -58,6 +67,7 @@ def _project_target(name: str, modules: dict[str, Path]) -> str | None:
 def imports(root: Path = ROOT) -> list[Import]:
     """Every import in the four packages, with its target's absolute dotted name."""
     modules = module_files(root)
+    leaves = modules.keys() | extension_modules(root)
     found: list[Import] = []
     for source, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
@@ -72,7 +82,7 @@ def imports(root: Path = ROOT) -> list[Import]:
                 base = _absolute(node.module, node.level, source, is_package)
                 for alias in node.names:
                     sub = f"{base}.{alias.name}"
-                    found.append(Import(source, sub if sub in modules else base, node.lineno, lazy))
+                    found.append(Import(source, sub if sub in leaves else base, node.lineno, lazy))
     return found
 
 

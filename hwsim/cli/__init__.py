@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Callable, Sequence
 
+from hwsim import __version__
+from hwsim.errors import HwsimError
 from hwsim.resolve import resolve_name
 
 # name -> (module:function taking argv and returning an exit code, one-line help)
@@ -42,14 +44,10 @@ def usage(commands: dict[str, tuple[str, str]], prog: str) -> str:
 
 def dispatch(argv: Sequence[str], commands: dict[str, tuple[str, str]], prog: str) -> int:
     """Run the subcommand named by ``argv[0]`` from ``commands``, turning hwsim errors into messages."""
-    from hwsim.errors import HwsimError
-
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage(commands, prog))
         return 0
     if argv[0] == "--version":
-        from hwsim import __version__
-
         print(f"hwsim {__version__}")
         return 0
     name, rest = argv[0], list(argv[1:])

@@ -17,7 +17,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "agents": ("agents.bench:main", "networking environments: baselines (QoE, JCT, MAE) and env throughput"),
     "compress": ("agents.n2n.bench:main", "N2N compression vs random search and uniform shrinking"),
     "netllm": ("agents.netllm.bench:main", "NetLLM-style adapted language model vs baselines on ABR and VP"),
-    "scale": ("hwsim.cli.bench_scale:main", "the same sweep on local processes and on Ray (1, 2 workers): ratios, per-job overhead"),
+    "scale": ("hwsim.cli.bench_scale:main",
+              "the same sweep on local processes and on Ray (1, 2 workers): ratios, per-job overhead"),
 }
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+from hwsim.data import data_home, fetch, registry
+
 
 def main(argv: Sequence[str]) -> int:
     """List data sets (no argument) or fetch/verify the named ones into ``HWSIM_DATA``."""
-    from hwsim.data import data_home, fetch, registry
-
     p = argparse.ArgumentParser(prog="hwsim data", description=__doc__)
     p.add_argument("datasets", nargs="*", help="data sets to fetch and verify (default: list them)")
     p.add_argument("--offline", action="store_true", help="verify only, never download")

@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Sequence
 
+from hwsim.instruments.probe import main as probe_chain
 from hwsim.remote import RemoteDevice
 
 
@@ -38,8 +39,6 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--json", action="store_true", help="print the capabilities as JSON")
     args = p.parse_args(argv)
     if args.url.startswith("visa?"):  # a VISA instrument chain, opened in process (docs/instruments.md)
-        from hwsim.instruments.probe import main as probe_chain
-
         return probe_chain(args.url)
     with RemoteDevice(args.url, timeout=args.timeout, retries=args.retries, baudrate=args.baud,
                       verify_schema=not args.schema_hash, secret_file=args.secret_file,

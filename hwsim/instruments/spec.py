@@ -24,6 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10: TOML chain files are refused with a sentence (read_document)
+    tomllib = None
+
 from hwsim.instruments.blocks import BLOCK_DTYPES, BYTE_ORDERS
 from hwsim.instruments.errors import ChainFileError
 from hwsim.instruments.fields import (Table, as_bits, as_codes, as_int, as_number, as_pair, as_shape, as_text,
@@ -435,11 +440,9 @@ def read_document(path: Path) -> Any:
     except OSError as exc:
         raise ChainFileError(f"cannot read {path}: {exc}") from exc
     if path.suffix == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
+        if tomllib is None:
             raise ChainFileError(f"{path}: TOML chain files need Python 3.11 (tomllib); write the chain in "
-                                 "YAML") from None
+                                 "YAML")
         try:
             return tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
