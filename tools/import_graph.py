@@ -7,6 +7,7 @@ standard-library or project module; tests/test_structure.py holds the tree to no
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +38,11 @@ def module_files(root: Path = ROOT) -> dict[str, Path]:
     return found
 
 
-def extension_modules(root: Path = ROOT) -> set[str]:
+@functools.cache
+def extension_modules(root: Path = ROOT) -> frozenset[str]:
     """The C extensions of the four packages (by their ``.c`` sources), which import no project module."""
-    return {".".join(path.relative_to(root).with_suffix("").parts)
-            for pkg in PACKAGES for path in (root / pkg).rglob("*.c")}
+    return frozenset(".".join(path.relative_to(root).with_suffix("").parts)
+                     for pkg in PACKAGES for path in (root / pkg).rglob("*.c"))
 
 
 def _absolute(module: str | None, level: int, source: str, is_package: bool) -> str:
