@@ -41,8 +41,9 @@ class SimError(Exception):
 
 
 @dataclass(frozen=True)
-class BenchConfig:
-    """The ``hwsim_bench`` section of a simulation file."""
+class LabBenchConfig:
+    """The ``hwsim_bench`` section of a simulation file: the simulated lab bench (instruments and the system
+    between them)."""
 
     path: Path
     awg_resource: str
@@ -58,7 +59,7 @@ class BenchConfig:
     fault: str = "none"
 
 
-def read_bench_config(data: Any, path: Path, models: tuple[str, ...]) -> BenchConfig:
+def read_bench_config(data: Any, path: Path, models: tuple[str, ...]) -> LabBenchConfig:
     """Check the ``hwsim_bench`` section ``data`` of the simulation file ``path``."""
     t = Table(data, "hwsim_bench", path)
 
@@ -70,11 +71,13 @@ def read_bench_config(data: Any, path: Path, models: tuple[str, ...]) -> BenchCo
 
     awg = instrument("awg")
     scope = instrument("scope")
-    cfg = BenchConfig(path=path, awg_resource=awg[0], awg_model=awg[1], scope_resource=scope[0], scope_model=scope[1],
-                      dut=t.take("dut", as_text), drive_range_v=t.take("drive_range_v", as_pair, (-1.0, 1.0)),
-                      output_gain_v=t.take("output_gain_v", as_number(0.0), 0.4),
-                      noise_v=t.take("noise_v", as_number(0.0), 0.002), oversample=t.take("oversample", as_int(1), 1),
-                      seed=t.take("seed", as_int(0), 0), fault=t.take("fault", one_of(*FAULTS), "none"))
+    cfg = LabBenchConfig(path=path, awg_resource=awg[0], awg_model=awg[1], scope_resource=scope[0],
+                         scope_model=scope[1], dut=t.take("dut", as_text),
+                         drive_range_v=t.take("drive_range_v", as_pair, (-1.0, 1.0)),
+                         output_gain_v=t.take("output_gain_v", as_number(0.0), 0.4),
+                         noise_v=t.take("noise_v", as_number(0.0), 0.002),
+                         oversample=t.take("oversample", as_int(1), 1),
+                         seed=t.take("seed", as_int(0), 0), fault=t.take("fault", one_of(*FAULTS), "none"))
     t.finish()
     return cfg
 
@@ -111,7 +114,7 @@ class ScopeInput:
 class Bench:
     """The AWG -> device under test -> scope path of one simulation file (fresh for every chain opened)."""
 
-    def __init__(self, cfg: BenchConfig, seed: int | None = None) -> None:
+    def __init__(self, cfg: LabBenchConfig, seed: int | None = None) -> None:
         self.cfg = cfg
         try:
             self.dut: Device = create_device(cfg.dut)
