@@ -77,7 +77,7 @@ NOTES = {
 
 
 @dataclass(frozen=True)
-class BenchConfig:
+class EdgeBenchConfig:
     """What one run of the benchmark measures and with which budget."""
 
     quick: bool = False
@@ -127,7 +127,7 @@ def _describe(model: nn.Module, data: DigitsSplit) -> dict[str, Any]:
     return {**zoo.describe(model, data), "nonzero_params": count_nonzero(model)}
 
 
-def build_variant(name: str, data: DigitsSplit, cfg: BenchConfig) -> Variant:
+def build_variant(name: str, data: DigitsSplit, cfg: EdgeBenchConfig) -> Variant:
     """Train (or load from the cache) the model called ``name`` and put it in deployment form."""
     if name == EARLY_EXIT:
         tr = zoo.trained(zoo.zoo_spec(EARLY_EXIT, quick=cfg.quick, seed=cfg.seed), data)
@@ -207,7 +207,7 @@ def run_batched(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: 
 # ---------------------------------------------------------------- the models x backends table
 
 
-def bench_variant(variant: Variant, data: DigitsSplit, cfg: BenchConfig, workdir: Path,
+def bench_variant(variant: Variant, data: DigitsSplit, cfg: EdgeBenchConfig, workdir: Path,
                   compiled_store: dict[tuple[str, str, int], Any]) -> list[dict[str, Any]]:
     """Rows (one per backend and batch size) for one model."""
     x_test = data.x_test.numpy()
@@ -263,7 +263,7 @@ def bench_variant(variant: Variant, data: DigitsSplit, cfg: BenchConfig, workdir
     return rows
 
 
-def time_backends(timing: list[tuple[dict[str, Any], Runner]], x: np.ndarray, cfg: BenchConfig) -> None:
+def time_backends(timing: list[tuple[dict[str, Any], Runner]], x: np.ndarray, cfg: EdgeBenchConfig) -> None:
     """Time every backend of one model and batch round-robin (:func:`hwsim.report.time_interleaved`), end
     to end and resident, so that all of them see the same machine state; fills each row's latencies."""
     if not timing:
@@ -325,7 +325,7 @@ def compression_table(rows: Sequence[dict[str, Any]], variants: dict[str, Varian
 # ---------------------------------------------------------------- early exit
 
 
-def early_exit_section(variant: Variant, data: DigitsSplit, cfg: BenchConfig,
+def early_exit_section(variant: Variant, data: DigitsSplit, cfg: EdgeBenchConfig,
                        compiled_store: dict[tuple[str, str, int], Any]) -> dict[str, Any]:
     """Threshold sweep of the early-exit CNN compiled stage by stage, against every stage and against
     the whole network compiled as one module; the same policy with ``torch.cond`` (Relax ``If``)."""
@@ -440,8 +440,8 @@ def acceptance(rows: Sequence[dict[str, Any]], compression: Sequence[dict[str, A
 # ---------------------------------------------------------------- command
 
 
-def parse(argv: Sequence[str]) -> tuple[BenchConfig, str | None]:
-    """The command line as a :class:`BenchConfig` and the JSON path."""
+def parse(argv: Sequence[str]) -> tuple[EdgeBenchConfig, str | None]:
+    """The command line as a :class:`EdgeBenchConfig` and the JSON path."""
     p = argparse.ArgumentParser(prog="hwsim bench edge", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small models, short training, few timing repeats")
     p.add_argument("--tune", type=int, default=0, metavar="TRIALS",
@@ -467,7 +467,7 @@ def parse(argv: Sequence[str]) -> tuple[BenchConfig, str | None]:
     if a.tune < 0 or a.threads < 1:
         raise ConfigError("--tune must be >= 0 and --threads >= 1")
     repeat = a.repeat if a.repeat is not None else (20 if a.quick else 200)
-    cfg = BenchConfig(quick=a.quick, tune=a.tune, threads=a.threads, batches=batches, models=models,
+    cfg = EdgeBenchConfig(quick=a.quick, tune=a.tune, threads=a.threads, batches=batches, models=models,
                       repeat=max(1, repeat), min_time=0.0 if a.quick else 0.5, time_budget=0.3 if a.quick else 3.0,
                       thresholds=(0.0, 0.5, 0.9, 0.99, 1.0) if a.quick else THRESHOLDS,
                       sweep_repeat=1 if a.quick else 3, seed=a.seed,
@@ -475,7 +475,7 @@ def parse(argv: Sequence[str]) -> tuple[BenchConfig, str | None]:
     return cfg, a.json
 
 
-def run(cfg: BenchConfig, json_path: str | None = None) -> dict[str, Any]:
+def run(cfg: EdgeBenchConfig, json_path: str | None = None) -> dict[str, Any]:
     """Run the benchmark and write its table and JSON."""
     torch.set_num_threads(cfg.threads)
     data = digits_split(cfg.seed)
