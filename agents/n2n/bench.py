@@ -24,13 +24,14 @@ import time
 from typing import Any, Sequence
 
 from agents.n2n.cache import StudentCache
-from agents.n2n.cli import add_task_options, task_config
+from agents.n2n.cli import add_student_backend_options, add_task_options, task_config
 from agents.n2n.reinforce import ReinforceConfig
 from agents.n2n.rollouts import make_pool
 from agents.n2n.search import random_search, uniform_shrink
 from agents.n2n.task import N2NTask
 from agents.n2n.trainer import N2NConfig, N2NTrainer, cpu_seconds, final_report, measured_latency_ratio
 from hwsim.errors import ConfigError
+from hwsim.jobs import backend_from_args
 from hwsim.report import mean_std, write_bench
 
 SETTINGS = {
@@ -88,9 +89,8 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--latency", choices=("none", "est", "measured"), default=None,
                    help="latency experiment: none, estimated only, or calibrated and measured with edge "
                         "(default: measured; --quick: est)")
-    p.add_argument("--workers", type=int, default=1, help="parallel student evaluations (default: 1)")
-    p.add_argument("--backend", default="auto", help="rollout backend when --workers > 1 (default: auto)")
     p.add_argument("--runs-dir", default="runs/bench-compress", help="where the N2N runs are recorded")
+    add_student_backend_options(p)
     args = p.parse_args(argv)
     s = dict(SETTINGS["quick" if args.quick else "full"])
     for key in ("seeds", "removal_updates", "shrink_updates", "rollouts", "final_epochs", "latency"):
@@ -105,7 +105,7 @@ def main(argv: Sequence[str]) -> int:
     started = time.perf_counter()
 
     cfg = task_config(replace_ns(args, calibrate=False))
-    pool = make_pool(args.backend, cfg, args.workers)
+    pool = make_pool(cfg, backend_from_args(args))
     cache = StudentCache(cfg.context())
     task = N2NTask(cfg, cache=cache, pool=pool)
     rl = ReinforceConfig(lr=args.lr, rollouts=s["rollouts"])
@@ -129,7 +129,8 @@ def main(argv: Sequence[str]) -> int:
             per_seed.append(_row("n2n", seed, rep, state.students(), wall, cpu, new))
             stage1 = state.best.get("removal")
             if stage1 is not None:
-                per_seed.append(_row("n2n removal only (ablation)", seed, final_report(task, stage1, s["final_epochs"])[1],
+                stage1_report = final_report(task, stage1, s["final_epochs"])[1]
+                per_seed.append(_row("n2n removal only (ablation)", seed, stage1_report,
                                      len(state.seen.get("removal", ())), None, None))
             budget = (len(state.seen.get("removal", ())), len(state.seen.get("shrink", ())))
             t0, c0, m0 = time.perf_counter(), cpu_seconds(), cache.misses
@@ -153,6 +154,7 @@ def main(argv: Sequence[str]) -> int:
     duration = time.perf_counter() - started
     write_bench(args.json, "compress", rows, COLUMNS, teacher=task.describe()["teacher"], settings=s,
                 per_seed=per_seed, latency=latency, criteria=criteria, duration_s=duration,
+                students_on=pool.placement if pool is not None else "this process",
                 note="wall times on a possibly shared machine; search_cpu_s counts this process and finished workers; "
                      "all methods share one student cache, so a search's time covers only its new_evaluations")
     for name, value in criteria.items():

@@ -15,11 +15,11 @@ from agents.n2n.latency import calibrate_on_target, calibration_set
 from agents.n2n.layers import arch_from_json, build
 from agents.n2n.reinforce import ReinforceConfig
 from agents.n2n.reward import REWARDS
-from agents.n2n.rollouts import BACKENDS
 from agents.n2n.task import SHRINK_FACTORS, TaskConfig
 from agents.n2n.teachers import MODELS, teacher_spec
 from agents.n2n.trainer import N2NConfig, N2NTrainer, export_student
 from hwsim.errors import ConfigError
+from hwsim.jobs import add_backend_options, backend_from_args
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -54,6 +54,12 @@ def add_task_options(p: argparse.ArgumentParser, distill_epochs: int | None = 4,
                    help="fit the latency estimate to networks compiled and timed on --target first")
 
 
+def add_student_backend_options(p: argparse.ArgumentParser) -> None:
+    """Where new students are evaluated: ``--workers N`` local processes (default 1: this process) or
+    ``--ray [ADDRESS]`` (the options of :func:`hwsim.jobs.add_backend_options`)."""
+    add_backend_options(p, jobs_flags=("--workers", "--jobs"))
+
+
 def task_config(args: argparse.Namespace, student_seed: int = 0) -> Any:
     """The :class:`~agents.n2n.task.TaskConfig` of parsed task options (calibrating the latency model when asked)."""
     cfg = TaskConfig(teacher=args.teacher, dataset=args.dataset, quick=args.quick, reward=args.reward,
@@ -83,8 +89,6 @@ def n2n_main(argv: Sequence[str]) -> int:
     p.add_argument("--name", default=None, help="run name (default: n2n-<teacher>-<dataset>)")
     p.add_argument("--runs-dir", default="runs", help="folder of run records (default: runs)")
     p.add_argument("--resume", action="store_true", help="continue the run from its checkpoint")
-    p.add_argument("--backend", choices=BACKENDS, default="auto", help="where students are evaluated (default: auto)")
-    p.add_argument("--workers", type=int, default=1, help="parallel student evaluations (default: 1, in-process)")
     p.add_argument("--threads", type=int, default=1, help="PyTorch threads per worker (default: 1)")
     p.add_argument("--measure-latency", action="store_true",
                    help="compile teacher and best student for --target with edge and report the latency ratio")
@@ -92,9 +96,11 @@ def n2n_main(argv: Sequence[str]) -> int:
     p.add_argument("--export-targets", type=_names, default=("host", "jetson-orin"),
                    help="targets of --export (default: host,jetson-orin)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results JSON here")
+    add_student_backend_options(p)
     args = p.parse_args(argv)
-    if args.workers < 1 or args.threads < 1:
-        raise ConfigError("--workers and --threads must be at least 1")
+    if args.threads < 1:
+        raise ConfigError("--threads must be at least 1")
+    backend = backend_from_args(args, threads=args.threads)
 
     import torch
 
@@ -102,9 +108,9 @@ def n2n_main(argv: Sequence[str]) -> int:
     cfg = N2NConfig(task=task_config(args), removal_updates=args.removal_updates, shrink_updates=args.shrink_updates,
                     reinforce=ReinforceConfig(lr=args.lr, rollouts=args.rollouts), final_epochs=args.final_epochs,
                     seed=args.seed, name=args.name or f"n2n-{args.teacher}-{args.dataset}", root=args.runs_dir,
-                    resume=args.resume, backend=args.backend, workers=args.workers, threads=args.threads,
+                    resume=args.resume, workers=args.jobs or 1, threads=args.threads,
                     measure_latency=args.measure_latency, export_dir=args.export, export_targets=args.export_targets)
-    results = N2NTrainer(cfg).run()
+    results = N2NTrainer(cfg, backend=backend).run()
     print(summary(results))
     print(f"run folder: {Path(cfg.root) / cfg.name}")
     if args.json:

@@ -1,108 +1,89 @@
-"""Parallel evaluation of students: a pool of worker processes (``process``), or Ray actors (``ray``,
-when Ray is installed), each holding its own copy of the task (teacher loaded from the zoo cache).
-``serial`` (or one worker) evaluates in the calling process.
+"""Parallel evaluation of students through the job runner (:mod:`hwsim.jobs`): each new student of an
+update is one job (the task's config and the student's architecture), run in local worker processes
+(``--workers N``) or as Ray tasks (``--ray [ADDRESS]``, Ray imported only then). One worker, the
+default, evaluates in the calling process as before.
 
-Each worker runs PyTorch with ``threads`` intra-op threads (default 1), so ``workers x threads``
-should not exceed the cores you have.
+A worker builds the task of a config once (the teacher loaded from its cache, or trained there) and
+keeps it for the next students it receives. Each student is distilled from its own seed, so its
+result does not depend on which worker evaluated it. Each job runs PyTorch on ``threads`` threads.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, replace
+from typing import Any, Mapping, Sequence
 
 from agents.n2n.cache import StudentResult
+from agents.n2n.distill import DistillConfig
+from agents.n2n.latency import LatencyModel
 from agents.n2n.layers import Arch, arch_from_json
 from agents.n2n.task import N2NTask, TaskConfig
 from agents.n2n.workers import RolloutPool  # noqa: F401  (the pools' interface, importable from here too)
-from hwsim.errors import ConfigError
+from hwsim.jobs import Backend, Job, LocalBackend, run_jobs
+from hwsim.jobs.job import canonical_json
 
-BACKENDS = ("auto", "serial", "process", "ray")
-
-_WORKER_TASK: N2NTask | None = None
-
-
-def _init_worker(config: TaskConfig, threads: int) -> None:
-    global _WORKER_TASK
-    import torch
-
-    torch.set_num_threads(max(1, int(threads)))
-    _WORKER_TASK = N2NTask(config)
+_WORKER_TASKS: dict[str, N2NTask] = {}
+"""The tasks this (worker) process has built, by the canonical JSON of their config."""
 
 
-def _evaluate(arch_json: dict) -> dict:
-    assert _WORKER_TASK is not None, "worker used before its initialiser ran"
-    return _WORKER_TASK.evaluate(arch_from_json(arch_json)).to_json()
+def task_config_json(cfg: TaskConfig) -> dict[str, Any]:
+    """``cfg`` as JSON data (what a student job carries)."""
+    return asdict(replace(cfg, factors=list(cfg.factors)))
 
 
-class ProcessPool:
-    """Students evaluated by ``workers`` spawned processes."""
-
-    def __init__(self, config: TaskConfig, workers: int = 2, threads: int = 1) -> None:
-        self.workers = int(workers)
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(config, threads))
-
-    def evaluate(self, archs: Sequence[Arch]) -> list[StudentResult]:
-        """Results of ``archs``, in order (one student per task, spread over the workers)."""
-        return [StudentResult.from_json(r) for r in self._executor.map(_evaluate, [a.to_json() for a in archs])]
-
-    def close(self) -> None:
-        """Shut the processes down."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+def task_config_from_json(data: Mapping[str, Any]) -> TaskConfig:
+    """The :class:`TaskConfig` of :func:`task_config_json` output."""
+    latency = data.get("latency_model")
+    return TaskConfig(**{**data, "distill": DistillConfig(**data["distill"]), "factors": tuple(data["factors"]),
+                         "latency_model": LatencyModel(**latency) if latency else None})
 
 
-class _RayEvaluator:
-    """The body of a Ray actor: one task copy, evaluating students on request."""
+def evaluate_student(config: dict[str, Any]) -> dict[str, Any]:
+    """Job: the :class:`StudentResult` (as JSON) of ``config["arch"]`` evaluated on the task of
+    ``config["task"]`` (a :func:`task_config_json`), which this process builds on its first job."""
+    key = canonical_json(config["task"])
+    task = _WORKER_TASKS.get(key)
+    if task is None:
+        task = _WORKER_TASKS[key] = N2NTask(task_config_from_json(config["task"]))
+    return task.evaluate(arch_from_json(config["arch"])).to_json()
 
-    def __init__(self, config: TaskConfig, threads: int) -> None:
-        _init_worker(config, threads)
 
-    def evaluate(self, arch_json: dict) -> dict:
-        return _evaluate(arch_json)
+class JobsPool:
+    """Students evaluated as jobs on ``backend``; a back end with a session (Ray) is connected on the first
+    evaluation and stays connected until :meth:`close`. ``placement``: students evaluated per host and node."""
 
-
-class RayPool:
-    """Students evaluated by ``workers`` Ray actors (Ray is started locally when not running)."""
-
-    def __init__(self, config: TaskConfig, workers: int = 2, threads: int = 1) -> None:
-        import ray
-
-        if not ray.is_initialized():
-            ray.init(num_cpus=int(workers) * max(1, int(threads)), include_dashboard=False, log_to_driver=False)
-        self._ray = ray
-        self.workers = int(workers)
-        actor = ray.remote(num_cpus=max(1, int(threads)))(_RayEvaluator)
-        self._actors = [actor.remote(config, threads) for _ in range(self.workers)]
+    def __init__(self, config: TaskConfig, backend: Backend) -> None:
+        self.backend = backend
+        self.workers = int(getattr(backend, "workers", None) or 0)
+        self._task = task_config_json(config)
+        self._session: ExitStack | None = None
+        self.placement: dict[str, int] = {}
 
     def evaluate(self, archs: Sequence[Arch]) -> list[StudentResult]:
-        """Results of ``archs``, in order (round-robin over the actors)."""
-        futures = [self._actors[i % self.workers].evaluate.remote(a.to_json()) for i, a in enumerate(archs)]
-        return [StudentResult.from_json(r) for r in self._ray.get(futures)]
+        """Results of ``archs``, in order (one job per student)."""
+        if self._session is None:
+            self._session = ExitStack()
+            session = getattr(self.backend, "session", None)
+            if session is not None:
+                self._session.enter_context(session())
+        jobs = [Job(evaluate_student, {"task": self._task, "arch": a.to_json()}, label=a.key()) for a in archs]
+        report = run_jobs(jobs, self.backend, desc="students")
+        for row in report.placement():
+            where = f"{row['host']} node {row['node']}"
+            self.placement[where] = self.placement.get(where, 0) + row["jobs"]
+        return [StudentResult.from_json(r) for r in report.results]
 
     def close(self) -> None:
-        """Stop the actors."""
-        for a in self._actors:
-            self._ray.kill(a)
-        self._actors = []
+        """Leave the back end's session (a Ray started for the search is shut down)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
 
-def ray_available() -> bool:
-    """True when Ray can be imported."""
-    return importlib.util.find_spec("ray") is not None
-
-
-def make_pool(backend: str, config: TaskConfig, workers: int, threads: int = 1) -> Any:
-    """A pool for ``backend`` (``auto``: Ray when installed, else processes), or ``None`` for ``serial`` or
-    a single worker (evaluate in this process)."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown rollout backend '{backend}'; choose one of {', '.join(BACKENDS)}")
-    if backend == "serial" or workers <= 1:
+def make_pool(config: TaskConfig, backend: Backend | None) -> JobsPool | None:
+    """A pool that evaluates the students of ``config`` on ``backend``, or ``None`` (evaluate in this
+    process) for no back end or a local one with one worker."""
+    if backend is None or (isinstance(backend, LocalBackend) and backend.workers == 1):
         return None
-    if backend == "ray" and not ray_available():
-        raise ConfigError("the ray backend needs Ray: pip install 'ray[default]', or use --backend process")
-    if backend == "ray" or (backend == "auto" and ray_available()):
-        return RayPool(config, workers, threads)
-    return ProcessPool(config, workers, threads)
+    return JobsPool(config, backend)

@@ -28,6 +28,7 @@ from agents.n2n.task import N2NTask, TaskConfig
 from edge.compress.surgery import fold_batchnorm
 from edge.errors import ToolchainError
 from hwsim.errors import ConfigError
+from hwsim.jobs import Backend, LocalBackend
 from hwsim.progress import progress
 from hwsim.runs import RunRecord
 
@@ -37,7 +38,8 @@ STAGES = ("removal", "shrink")
 @dataclass(frozen=True)
 class N2NConfig:
     """A whole N2N run: the task, the two stages' update counts, REINFORCE, the final budget, where the
-    run is recorded, how students are evaluated, and what is measured and exported at the end."""
+    run is recorded, how students are evaluated (``workers`` local processes of ``threads`` threads each,
+    unless the trainer is given another back end), and what is measured and exported at the end."""
 
     task: TaskConfig = field(default_factory=TaskConfig)
     removal_updates: int = 12
@@ -50,7 +52,6 @@ class N2NConfig:
     name: str = "n2n"
     root: str = "runs"
     resume: bool = False
-    backend: str = "auto"
     workers: int = 1
     threads: int = 1
     measure_latency: bool = False
@@ -85,7 +86,8 @@ class SearchState:
     best: dict[str, Scored | None] = field(default_factory=dict)
     seen: dict[str, set[str]] = field(default_factory=dict)
 
-    def record(self, stage: str, archs: Sequence[Arch], results: Sequence[StudentResult], rewards: Sequence[float]) -> None:
+    def record(self, stage: str, archs: Sequence[Arch], results: Sequence[StudentResult],
+               rewards: Sequence[float]) -> None:
         """Note the rollouts of one update."""
         seen = self.seen.setdefault(stage, set())
         for arch, res, rew in zip(archs, results, rewards):
@@ -117,8 +119,8 @@ class SearchState:
         """Rebuild from :meth:`to_json` output."""
         state = cls()
         for s, b in data["best"].items():
-            state.best[s] = None if b is None else Scored(arch_from_json(b["arch"]), StudentResult.from_json(b["result"]),
-                                                          float(b["reward"]))
+            state.best[s] = None if b is None else Scored(arch_from_json(b["arch"]),
+                                                          StudentResult.from_json(b["result"]), float(b["reward"]))
         state.seen = {s: set(v) for s, v in data["seen"].items()}
         return state
 
@@ -148,15 +150,17 @@ def final_report(task: N2NTask, found: Scored, epochs: int) -> tuple[torch.nn.Mo
 
 class N2NTrainer:
     """Runs both stages of N2N on a task and writes the run folder. Stage 1 is rewarded without the
-    size constraint (it finds the network to shrink); stage 2's reward applies it."""
+    size constraint (it finds the network to shrink); stage 2's reward applies it. Without ``task`` the
+    trainer builds one whose new students are evaluated on ``backend`` (a :mod:`hwsim.jobs` back end;
+    default: ``cfg.workers`` local processes, one meaning this process)."""
 
-    def __init__(self, cfg: N2NConfig, task: N2NTask | None = None) -> None:
+    def __init__(self, cfg: N2NConfig, task: N2NTask | None = None, backend: Backend | None = None) -> None:
         self.cfg = cfg
         self.record = RunRecord(cfg.name, cfg.root, resume=cfg.resume)
         self._own_pool = None
         if task is None:
             cache = StudentCache(cfg.task.context(), self.record.dir / "students.jsonl")
-            self._own_pool = make_pool(cfg.backend, cfg.task, cfg.workers, cfg.threads)
+            self._own_pool = make_pool(cfg.task, backend or LocalBackend(cfg.workers, cfg.threads))
             task = N2NTask(cfg.task, cache=cache, pool=self._own_pool)
         self.task = task
         torch.manual_seed(cfg.seed)
@@ -269,7 +273,8 @@ class N2NTrainer:
         model, report = final_report(task, best, self.cfg.final_epochs)
         results = {"task": task.describe(), "config": asdict(self.cfg), "teacher": task.teacher_result.to_json(),
                    "best": report,
-                   "stage1_best": scored_json(task, self.state.best["removal"]) if self.state.best.get("removal") else None,
+                   "stage1_best": (scored_json(task, self.state.best["removal"]) if self.state.best.get("removal")
+                                   else None),
                    "students_evaluated": self.state.students(),
                    "students_per_stage": {s: len(v) for s, v in self.state.seen.items()},
                    "rollouts": self.cfg.reinforce.rollouts * (self.done["removal"] + self.done["shrink"]),
@@ -293,7 +298,8 @@ def measured_latency_ratio(task: N2NTask, model: torch.nn.Module, arch: Arch) ->
     return compare_latency(model, task.teacher.model, arch.in_shape, task.config.target)
 
 
-def export_student(model: torch.nn.Module, arch: Arch, targets: Sequence[str], directory: str | os.PathLike) -> dict[str, Any]:
+def export_student(model: torch.nn.Module, arch: Arch, targets: Sequence[str],
+                   directory: str | os.PathLike) -> dict[str, Any]:
     """Compile ``model`` (batch norm folded, batch 1) with ``edge`` for each of ``targets`` and export an
     artifact to ``directory/<target>``. CUDA kernels are compiled ahead of time when nvcc supports the
     architecture; otherwise the artifact carries CUDA source (its manifest says so)."""

@@ -1,18 +1,20 @@
 """The local back end: jobs in this process, or in a pool of local worker processes.
 
 One worker runs the jobs one after another in this process (today's behaviour, nothing to start).
-More workers start that many worker processes, forked from a clean server process that has imported
-the job's modules (``forkserver``: no state or threads inherited from the driver, so a job computes the
-same in a worker as in this process), and hand each the next job as it frees up.
+More workers start that many worker processes for each run (or once for a :meth:`LocalBackend.session`),
+forked from a clean server process that has imported the job's modules (``forkserver``: no state or
+threads inherited from the driver, so a job computes the same in a worker as in this process), and
+hand each the next job as it frees up.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from hwsim.errors import ConfigError
 from hwsim.jobs.job import Job
@@ -38,14 +40,29 @@ class LocalBackend:
             raise ConfigError("--jobs must be at least 1")
         self.workers = workers
         self.threads = threads
+        self._keep = False
+        self._pool: ProcessPoolExecutor | None = None
 
     def describe(self) -> str:
         """One line for people."""
         return "this process" if self.workers == 1 else f"{self.workers} local worker processes"
 
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep the worker processes from one :meth:`run` to the next for the block, so what a job function
+        caches in its process (a task built once per config) serves the jobs of later runs too."""
+        self._keep = True
+        try:
+            yield
+        finally:
+            self._keep = False
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
     def run(self, jobs: list[Job], on_done: OnDone) -> None:
         """Run ``jobs``, calling ``on_done(job, outcome)`` in this process as each finishes."""
-        if self.workers == 1 or len(jobs) <= 1:
+        if self.workers == 1 or (len(jobs) <= 1 and self._pool is None):
             for job in jobs:
                 on_done(job, execute(job.fn, job.config, job.needs, None, self.threads))
             return
@@ -55,8 +72,11 @@ class LocalBackend:
             except (pickle.PicklingError, AttributeError, TypeError) as exc:
                 raise ConfigError(f"job function {job.fn_name} cannot be sent to a worker process ({exc}); "
                                   "use a module-level function or run with --jobs 1") from exc
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=worker_context(jobs))
+        size = self.workers if self._keep else min(self.workers, len(jobs))
+        pool = self._pool or ProcessPoolExecutor(max_workers=size, mp_context=worker_context(jobs))
+        self._pool = pool if self._keep else None
         pending = {pool.submit(execute, j.fn, j.config, j.needs, None, self.threads): j for j in jobs}
+        broken = False
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -65,13 +85,17 @@ class LocalBackend:
                     try:
                         outcome = fut.result()
                     except BrokenProcessPool as exc:
+                        broken = True
                         outcome = lost(f"a local worker process died while running this job ({exc})")
                     on_done(job, outcome)
         except BaseException:
             _stop_workers(pool)  # interrupted: the running jobs' results would be thrown away anyway
+            broken = True
             raise
         finally:
-            pool.shutdown(wait=not pending, cancel_futures=True)
+            if broken or not self._keep:
+                self._pool = None
+                pool.shutdown(wait=not pending, cancel_futures=True)
 
 
 def worker_context(jobs: list[Job]) -> Any:

@@ -9,10 +9,12 @@ from hwsim.jobs.ray_backend import RayBackend
 from hwsim.jobs.runner import Backend
 
 
-def add_backend_options(parser: argparse.ArgumentParser, default_jobs: int = 1) -> None:
-    """Add ``--jobs``, ``--ray [ADDRESS]``, ``--worker-data``, ``--no-ship-data`` and ``--retries``."""
+def add_backend_options(parser: argparse.ArgumentParser, default_jobs: int = 1,
+                        jobs_flags: tuple[str, ...] = ("--jobs",)) -> None:
+    """Add ``--jobs`` (spelt ``jobs_flags``, e.g. ``("--workers", "--jobs")`` where a command said
+    ``--workers`` before), ``--ray [ADDRESS]``, ``--worker-data``, ``--no-ship-data`` and ``--retries``."""
     g = parser.add_argument_group("where the jobs run (see docs/cluster.md)")
-    g.add_argument("--jobs", type=int, default=None, metavar="N",
+    g.add_argument(*jobs_flags, dest="jobs", type=int, default=None, metavar="N",
                    help=f"local worker processes (default {default_jobs}); with --ray: at most N jobs at once")
     g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run the jobs as Ray tasks: on the cluster at ADDRESS (host:port, auto, ray://...), else "

@@ -4,8 +4,6 @@ the ``hwsim compress n2n`` command and (slow) the bench, latency measurement and
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
 import torch
@@ -32,7 +30,7 @@ def task():
 
 def test_trainer_writes_the_run_and_resumes(tmp_path, task):
     cfg = N2NConfig(task=QUICK, removal_updates=1, shrink_updates=1, reinforce=ReinforceConfig(rollouts=2),
-                    final_epochs=1, name="run", root=str(tmp_path), backend="serial")
+                    final_epochs=1, name="run", root=str(tmp_path))
     results = N2NTrainer(cfg, task=task).run()
     run = tmp_path / "run"
     for name in ("metrics.jsonl", "checkpoint.pt", "results.json", "reward_curve.png", "best_student.pt"):
@@ -109,75 +107,19 @@ def test_uniform_shrink_is_scored(task):
     assert found.result.valid and -1 < found.reward <= 1
 
 
-def test_ray_pool_drives_actors(monkeypatch, task):
-    """The Ray backend's calls, checked against a stand-in ``ray`` module that runs actors in-process."""
-    from agents.n2n import rollouts
-
-    class Handle:
-        def __init__(self, fn):
-            self.remote = fn
-
-    class Actor:
-        def __init__(self, cls):
-            self.cls = cls
-
-        def remote(self, *args):
-            obj = self.cls(*args)
-            return types.SimpleNamespace(evaluate=Handle(obj.evaluate))
-
-    fake = types.ModuleType("ray")
-    fake.is_initialized = lambda: False
-    fake.init = lambda **kw: None
-    fake.remote = lambda **kw: (lambda cls: Actor(cls))
-    fake.get = lambda futures: list(futures)
-    fake.kill = lambda actor: None
-    monkeypatch.setitem(sys.modules, "ray", fake)
-    monkeypatch.setattr(rollouts, "ray_available", lambda: True)
-    pool = rollouts.make_pool("auto", QUICK, workers=2)
-    assert isinstance(pool, rollouts.RayPool)
-    arch = task.removal_arch([1, 1, 0, 0, 1, 1, 0])
-    (result,) = pool.evaluate([arch])
-    pool.close()
-    local = task.evaluate(arch)
-    assert (result.key, result.params, result.val_acc) == (local.key, local.params, local.val_acc)
-
-
-def test_unknown_backend_raises():
-    from agents.n2n.rollouts import make_pool
-
-    with pytest.raises(ConfigError, match="backend"):
-        make_pool("dask", QUICK, 2)
-    assert make_pool("process", QUICK, 1) is None  # one worker evaluates in-process
-
-
 def test_cli_runs_n2n(tmp_path, capsys, task):
     from agents.n2n.cli import main
 
     out = tmp_path / "r.json"
     code = main(["n2n", "--quick", "--distill-epochs", "1", "--removal-updates", "1", "--shrink-updates", "0",
                  "--rollouts", "2", "--final-epochs", "1", "--runs-dir", str(tmp_path), "--name", "cli",
-                 "--backend", "serial", "--json", str(out)])
+                 "--json", str(out)])
     assert code == 0
     text = capsys.readouterr().out
     assert "fewer" in text and "distinct students" in text
     assert json.loads(out.read_text())["best"]["params"] > 0
     with pytest.raises(ConfigError, match="unknown subcommand"):
         main(["amc"])
-
-
-@pytest.mark.slow
-def test_process_pool_matches_in_process(task):
-    from agents.n2n.rollouts import ProcessPool
-
-    archs = [task.removal_arch([1, 1, 0, 1, 0, 1, 0]), task.removal_arch([1, 0, 0, 1, 1, 1, 0])]
-    pool = ProcessPool(QUICK, workers=2)
-    try:
-        remote = pool.evaluate(archs)
-    finally:
-        pool.close()
-    for r, arch in zip(remote, archs):
-        local = task.evaluate(arch)
-        assert (r.key, r.params, r.val_acc, r.test_acc) == (local.key, local.params, local.val_acc, local.test_acc)
 
 
 @pytest.mark.slow
@@ -237,7 +179,7 @@ def test_export_command_reads_a_finished_run(tmp_path, task, capsys):
     from agents.n2n.cli import main
 
     cfg = N2NConfig(task=QUICK, removal_updates=1, shrink_updates=0, reinforce=ReinforceConfig(rollouts=2),
-                    final_epochs=1, name="run", root=str(tmp_path), backend="serial")
+                    final_epochs=1, name="run", root=str(tmp_path))
     N2NTrainer(cfg, task=task).run()
     assert main(["export", str(tmp_path / "run"), "--targets", "host"]) == 0
     assert (tmp_path / "run" / "artifacts" / "host" / "manifest.json").exists()

@@ -157,3 +157,14 @@ def test_without_ray_everything_but_ray_works():
         mp.setitem(sys.modules, "ray", None)
         with pytest.raises(BackendUnavailableError, match=r"hwsim\[cluster\]"):
             run_jobs([Job(trivial, {"seed": 0})], RayBackend())
+
+
+def test_a_session_keeps_the_worker_processes():
+    backend = LocalBackend(workers=2)
+    with backend.session():
+        first = run_jobs([Job(seeded_value, {"seed": s}) for s in range(4)], backend)
+        second = run_jobs([Job(seeded_value, {"seed": s}) for s in range(4, 5)], backend)  # one job: still a worker
+        pids = {r["where"]["pid"] for r in [*first.records.values(), *second.records.values()]}
+    assert len(pids) <= 2 and __import__("os").getpid() not in pids
+    assert second.results == [seeded_value({"seed": 4})]
+    assert backend._pool is None  # the block's end stopped them
