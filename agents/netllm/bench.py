@@ -12,6 +12,11 @@
 Every method is played through the same gymnasium environments. Sizes: ``cpu`` (the default without
 a GPU: SmolLM2's first 6 of 30 blocks, 300 ABR and 600 VP steps, under an hour on 2 cores), ``gpu``
 (all blocks, 2000 and 3000 steps of larger batches), ``--quick`` (a smoke test, not a result).
+
+Each baseline's test episodes and each adapted model (pool collection, adaptation, test episodes) are
+independent, seeded jobs of hwsim's job runner: in this process (the default), in ``--workers N`` local
+processes, or as Ray tasks with ``--ray [ADDRESS]`` (docs/cluster.md); the rows are the same on every
+back end. Each job runs torch on ``--threads`` threads; a Ray task reserves that many CPUs and no GPU.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from agents.netllm.cli import set_threads
 from agents.netllm.lora import LoRAConfig
 from agents.netllm.tasks import get_task
 from agents.netllm.training import NetLLMTrainConfig
+from hwsim.jobs import Job, add_backend_options, backend_from_args, run_jobs
 from hwsim.report import write_bench
 
 
@@ -114,40 +120,89 @@ def _std(summary: dict[str, Any]) -> float:
     return float(np.std(summary.get("per_trace_qoe") or summary.get("per_episode_mae")))
 
 
-def bench_task(part: TaskBench, cfg: NetLLMBenchConfig, runs_dir: Path,
-               device: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """One task's rows: its baselines (and pool policies), the adapted model and, where the task has
-    it, the random-weight ablation; with the timings of collection, training and testing."""
+def baseline_job(config: dict[str, Any]) -> dict[str, Any]:
+    """Job: the test episodes of ``config["task"]`` (the first ``config["episodes"]``, all for ``None``)
+    played by the baseline ``config["policy"]``; the evaluation summary."""
+    task = get_task(config["task"])
+    return evaluate(task, task.baselines()[config["policy"]], episodes=config["episodes"])
+
+
+def adapted_job(config: dict[str, Any]) -> dict[str, Any]:
+    """Job: one adapted model of the benchmark end to end: its experience pool collected (seeded, so every
+    variant of a task gets the same pool), the backbone (``config["random"]``: with random weights)
+    adapted on it, and the test episodes played. Pool and run are written under ``config["runs_dir"]`` of
+    the machine that ran the job. Returns the evaluation summary, the training result and the pool's."""
+    part = next(p for p in TASK_BENCHES if p.task == config["task"])
+    cfg = NetLLMBenchConfig(**config["bench"])
+    runs_dir = Path(config["runs_dir"])
     task = get_task(part.task)
     start = time.perf_counter()
     pool = collect_pool(task, task.pool_policies, part.pool_episodes(cfg), seed=cfg.seed)
-    pool_path = pool.save(runs_dir / f"pool_{part.task}.npz")
-    timings = {f"{part.task}_collect_s": time.perf_counter() - start}
-    pool_note = (f"pool: {', '.join(task.pool_policies)} x {part.pool_episodes(cfg) or 'all'} episodes on "
-                 f"{pool.env_id} ({len(pool)} steps)")
-    spread = "std over traces" if part.task == "abr" else "std over test trajectories"
+    pool_path = pool.save(runs_dir / f"pool_{part.task}{'-random' if config['random'] else ''}.npz")
+    collect_s = time.perf_counter() - start
+    train_cfg = train_config(part, cfg)
+    spec = BackboneSpec(cfg.backbone, random_weights=config["random"], num_layers=cfg.layers, seed=cfg.seed)
+    out = train_run(part.task, pool_path, config["run"], runs_dir, spec, LoRAConfig(rank=cfg.lora_rank), train_cfg,
+                    config["device"])
+    summary = evaluate(out["task"], make_policy(out["task"], out["model"], out["stats"], train_cfg),
+                       episodes=part.test_episodes(cfg))
+    out["record"].write_json("results.json", summary)
+    keep = ("backbone", "first_loss", "final_loss", "wall_s", "device")
+    return {"summary": summary, "train": {k: out["result"][k] for k in keep},
+            "pool": {"env_id": pool.env_id, "steps": len(pool), "collect_s": collect_s}}
+
+
+def train_config(part: TaskBench, cfg: NetLLMBenchConfig) -> NetLLMTrainConfig:
+    """The adaptation settings of one task's part of the benchmark."""
+    return NetLLMTrainConfig(steps=part.steps(cfg), batch_size=part.batch(cfg), lr=getattr(cfg, f"{part.prefix}_lr"),
+                             warmup=10, seed=cfg.seed, context=cfg.context, checkpoint_every=10 ** 6, log_every=5)
+
+
+def task_jobs(part: TaskBench, cfg: NetLLMBenchConfig, runs_dir: Path, device: str) -> list[Job]:
+    """The independent jobs of one task's part: each baseline's (and pool policy's) test episodes, and
+    each adapted model (the random-weight ablation where the task has it)."""
+    task = get_task(part.task)
     names = dict.fromkeys((*part.baselines, *(task.pool_policies if part.task == "abr" else ())))
-    summaries = {name: evaluate(task, task.baselines()[name], episodes=part.test_episodes(cfg)) for name in names}
-    details = {name: ("pool policy; " if part.task == "abr" and name in task.pool_policies else "") + spread
-               for name in summaries}
-    config = NetLLMTrainConfig(steps=part.steps(cfg), batch_size=part.batch(cfg), lr=getattr(cfg, f"{part.prefix}_lr"),
-                               warmup=10, seed=cfg.seed, context=cfg.context, checkpoint_every=10 ** 6, log_every=5)
+    jobs = [Job(baseline_job, {"task": part.task, "policy": name, "episodes": part.test_episodes(cfg)},
+                label=f"{part.task} {name}") for name in names]
     for random in (False, True) if part.ablation else (False,):
-        label = "netllm-random" if random else "netllm"
         run = f"bench-netllm-{part.task}" + (("-random" if random else "-pretrained") if part.ablation else "")
-        spec = BackboneSpec(cfg.backbone, random_weights=random, num_layers=cfg.layers, seed=cfg.seed)
-        out = train_run(part.task, pool_path, run, runs_dir, spec, LoRAConfig(rank=cfg.lora_rank), config, device)
-        summary = evaluate(out["task"], make_policy(out["task"], out["model"], out["stats"], config),
-                           episodes=part.test_episodes(cfg))
-        out["record"].write_json("results.json", summary)
-        result = out["result"]
+        config = {"task": part.task, "random": random, "bench": asdict(cfg), "run": run, "runs_dir": str(runs_dir),
+                  "device": device}
+        jobs.append(Job(adapted_job, config, label=f"{part.task} {run}",
+                        identity={k: v for k, v in config.items() if k != "runs_dir"}))
+    return jobs
+
+
+def task_rows(part: TaskBench, cfg: NetLLMBenchConfig, jobs: Sequence[Job], results: Sequence[dict[str, Any]]
+              ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """One task's rows from the results of its :func:`task_jobs`: its baselines (and pool policies), the
+    adapted model and, where the task has it, the random-weight ablation; with the timings of
+    collection, training and testing."""
+    task = get_task(part.task)
+    spread = "std over traces" if part.task == "abr" else "std over test trajectories"
+    summaries: dict[str, dict[str, Any]] = {}
+    details: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    for job, result in zip(jobs, results):
+        if job.fn is baseline_job:
+            name = job.config["policy"]
+            summaries[name] = result
+            details[name] = ("pool policy; " if part.task == "abr" and name in task.pool_policies else "") + spread
+            continue
+        random = job.config["random"]
+        label = "netllm-random" if random else "netllm"
+        summary, train, pool = result["summary"], result["train"], result["pool"]
         summaries[label] = summary
-        timings[f"{label}_{part.task}_train_s"] = result["wall_s"]
+        timings.setdefault(f"{part.task}_collect_s", pool["collect_s"])
+        timings[f"{label}_{part.task}_train_s"] = train["wall_s"]
         timings[f"{label}_{part.task}_eval_s"] = summary["eval_s"]
-        details[label] = (f"{result['backbone']}{' (ablation: random weights)' if random else ''}, "
+        pool_note = (f"pool: {', '.join(task.pool_policies)} x {part.pool_episodes(cfg) or 'all'} episodes on "
+                     f"{pool['env_id']} ({pool['steps']} steps)")
+        details[label] = (f"{train['backbone']}{' (ablation: random weights)' if random else ''}, "
                           f"LoRA r{cfg.lora_rank}, {part.steps(cfg)} steps x {part.batch(cfg)} {part.unit}, "
-                          f"loss {result['first_loss']:.3f}->{result['final_loss']:.3f}, "
-                          f"train {result['wall_s']:.0f} s, eval {summary['eval_s']:.0f} s on {result['device']}; "
+                          f"loss {train['first_loss']:.3f}->{train['final_loss']:.3f}, "
+                          f"train {train['wall_s']:.0f} s, eval {summary['eval_s']:.0f} s on {train['device']}; "
                           f"{pool_note}; {spread}")
     ref = summaries[part.reference]["value"]
     rows = [_row(part.label, name, part.metric, s["value"], _std(s), ref, f"{details[name]}; {part.describe(s)}")
@@ -174,8 +229,12 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--runs-dir", default="runs/bench-netllm", help="where pools and trained adapters go")
+    add_backend_options(parser, jobs_flags=("--workers", "--jobs"))
     args = parser.parse_args(list(argv))
     set_threads(args.threads)
+    import torch
+
+    threads = torch.get_num_threads()
     device = resolve_device(args.device)
     name = "quick" if args.quick else (args.config if args.config != "auto" else
                                        ("gpu" if device.startswith("cuda") else "cpu"))
@@ -190,17 +249,19 @@ def main(argv: Sequence[str]) -> int:
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
     cpu_start = time.process_time()
-    for part in TASK_BENCHES:
-        if args.only in (None, part.task):
-            part_rows, part_times = bench_task(part, cfg, runs_dir, device)
-            rows += part_rows
-            timings.update(part_times)
+    parts = [part for part in TASK_BENCHES if args.only in (None, part.task)]
+    planned = [task_jobs(part, cfg, runs_dir, device) for part in parts]
+    report = run_jobs([job for jobs in planned for job in jobs], backend_from_args(args, threads=threads),
+                      desc="netllm bench")
+    for part, jobs in zip(parts, planned):
+        part_rows, part_times = task_rows(part, cfg, jobs, [report.records[j.key]["result"] for j in jobs])
+        rows += part_rows
+        timings.update(part_times)
     timings["total_s"] = time.perf_counter() - start
     timings["process_cpu_s"] = time.process_time() - cpu_start
-    import torch
-
     write_bench(args.json, "netllm", rows, columns=ROWS, quick=args.quick, config_name=name, config=asdict(cfg),
-                device=device, torch_threads=torch.get_num_threads(), timings=timings,
+                device=device, torch_threads=threads, timings=timings, backend=report.backend,
+                placement=report.placement(),
                 note=("wall-clock timings on a shared machine; QoE and MAE do not depend on timing. "
                       f"Device: {device}" + ("" if device.startswith("cuda") else
                                             " (no GPU used; examples/netllm_gpu_check.py runs the GPU configuration)")))

@@ -45,3 +45,22 @@ def test_gpu_check_script(tmp_path, monkeypatch):
         runpy.run_path(str(script), run_name="__main__")
     assert done.value.code == 0
     assert (tmp_path / "bench_long.json").exists()
+
+
+def test_quick_bench_on_two_workers_equals_in_process(tmp_path):
+    """Baselines' episodes and adapted models as jobs on two local worker processes: the same rows."""
+    argv = ["--quick", "--backbone", "tiny", "--threads", "1", "--device", "cpu", "--only", "abr", "--traces", "4"]
+    tables = []
+    for name, extra in (("here", []), ("two", ["--workers", "2"])):
+        out = tmp_path / f"{name}.json"
+        assert bench.main([*argv, *extra, "--runs-dir", str(tmp_path / name), "--json", str(out)]) == 0
+        tables.append(json.loads(out.read_text()))
+    here, two = tables
+
+    def values(payload):
+        return [(r["task"], r["method"], r["value"], r["std"], r["vs_ref"]) for r in payload["rows"]]
+
+    assert values(two) == values(here) and len(values(here)) == 6
+    assert here["backend"] == "this process" and two["backend"] == "2 local worker processes"
+    assert sum(p["jobs"] for p in two["placement"]) == 6
+    assert (tmp_path / "two" / "pool_abr.npz").exists() and (tmp_path / "two" / "pool_abr-random.npz").exists()
