@@ -1,37 +1,59 @@
-"""``hwsim bench physical``: systems x methods x data sets, test accuracy over seeds, measurements,
-wall-clock, with the physical-off ablation and logistic regression beside every row.
+"""``hwsim bench physical``: data sets x systems x profiles x methods, test accuracy over seeds with the five
+peers beside every row, device rows and digital FLOPs (of training and of the twin fit), the cost to
+reach fixed accuracies, rows and FLOPs per prediction, and the estimated time on hardware; then the
+paper's claim checked: does a model-free method reach physics-aware training's final accuracy with
+fewer device rows?
 
-Each row is one (data set, system, method) over ``--seeds`` seeds: mean and sample std of the final
-test accuracy (no early stopping, no best-epoch picking), the same for the method's ablation (the
-same network and training with the physical layer switched off: ``digital`` for ``mfff``, plain
-backpropagation for ``pat``/``insilico``) and for logistic regression on the same split, the device
-rows each run measured (training + twin data; evaluation separately) and its wall-clock.
+Each row is one (data set, system, profile, method) over ``--seeds`` seeds: mean and sample std of
+the test accuracy of the kept weights (the best validation epoch's when the preset holds out a
+validation split, else the last epoch's), and beside it, on the same splits and seeds
+(:mod:`physical.peers`): the physical-off ablation, random features of the same device (one pass
+and a linear read-out), a digital MLP with as many digital parameters, a digital 2x256 MLP and
+logistic regression. ``rows`` are device rows of training and twin data (validation and test
+evaluation are counted apart), ``hw_h`` those rows at the system's declared time per row
+(``row_time_s`` with its source, in the JSON). ``reach`` gives, per target accuracy, the mean rows
+at which the seeds first reach it (and how many do).
 
-A device row costs from about 0.05 ms (optical, acoustic) to several ms (microwave, Duffing and
-oscillator networks integrate ODEs or solve a scattering problem per row), so the slow systems run
-on a smaller subset of the training and test data; every row states the subset it used.
+Curves of test accuracy against device rows go to PNG files (``--plots DIR``, default beside
+``--json``) and, as numbers, into the JSON. A device row costs from about 0.05 ms (optical, acoustic
+simulators) to several ms (microwave, Duffing and oscillator networks integrate ODEs or solve a
+scattering problem per row), so the slow systems run on a smaller subset; every row states it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import sys
 import time
-from dataclasses import replace
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
 from hwsim.errors import ConfigError
+from hwsim.nonideal import profile_names
+from hwsim.progress import progress, progress_enabled
+from hwsim.report import mean_std, write_bench
+from physical.config import PhysicalTrainConfig, make_config
+from physical.cost_curves import TARGETS, cost_to_reach, mean_curve, plot_curves, rows_at_accuracy
+from physical.datasets import DATASETS
+from physical.methods import MODEL_FREE
+from physical.peers import PEERS, peer_configs
+from physical.trainer import Trainer, train
 
 SYSTEMS = ("optical", "acoustic", "microwave", "duffing", "oscillators")
-METHODS = ("mfff", "pat", "insilico")
-# the device spec each system is benchmarked with: a 256-pixel camera gives the optical layer room;
+METHODS = ("mfff", "local", "sf", "pat", "insilico")
+# the device spec each system is benchmarked with: a 1024-pixel camera gives the optical layer room;
 # 64 speakers driving the 16 Duffing resonators save chunking the input
-SYSTEM_SPECS = {"optical": "optical?n_out=256&pool=1", "acoustic": "acoustic", "microwave": "microwave",
+SYSTEM_SPECS = {"optical": "optical?n_out=1024&pool=1", "acoustic": "acoustic", "microwave": "microwave",
                 "duffing": "duffing?n_in=64", "oscillators": "oscillators"}
 SLOW = ("microwave", "duffing", "oscillators")
 DATASET_SYSTEMS = {"vowels7": ("acoustic",), "vowels12": ("acoustic",), "digits": SYSTEMS, "mnist1d": SYSTEMS}
+DATASET_PROFILES = {"mnist1d": ("ideal", "lab")}
 
 # (mode, data set, speed) -> training settings on top of the data set's preset
 BUDGETS: dict[tuple[str, str, str], dict[str, Any]] = {
@@ -49,13 +71,22 @@ BUDGETS: dict[tuple[str, str, str], dict[str, Any]] = {
     ("quick", "mnist1d", "slow"): {"epochs": 2, "max_train": 60, "max_test": 30},
 }
 QUICK_TWIN = {"twin_samples": 600, "twin_epochs": 30}
+QUICK_SPECS = {"optical": "optical?n_out=128&pool=1"}
+
+
+def network_size(cfg: PhysicalTrainConfig) -> tuple[int, int, int]:
+    """``(digital parameters, features, classes)`` of the network ``cfg`` trains (builds it, trains nothing)."""
+    trainer = Trainer(cfg, record=False)
+    try:
+        return trainer.method.digital_params(), trainer.data.n_features, trainer.data.n_classes
+    finally:
+        trainer.close()
 
 
 def plan(mode: str, datasets: Sequence[str], systems: Sequence[str], methods: Sequence[str], seeds: int,
-         extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The cells of the bench: one per (data set, system, method) with the configs of its seeds."""
-    from physical.trainer import make_config
-
+         profiles: Sequence[str] | None = None, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The cells of the bench: one per (data set, system, profile, method) with the configs of its seeds
+    and of their peers."""
     cells = []
     for ds in datasets:
         for system in DATASET_SYSTEMS.get(ds, SYSTEMS):
@@ -63,59 +94,48 @@ def plan(mode: str, datasets: Sequence[str], systems: Sequence[str], methods: Se
                 continue
             speed = "slow" if system in SLOW else "fast"
             budget = dict(BUDGETS.get((mode, ds, speed)) or BUDGETS[(mode, ds, "fast")])
+            spec = SYSTEM_SPECS.get(system, system)
             if mode == "quick":
                 budget.update(QUICK_TWIN)
+                spec = QUICK_SPECS.get(system, spec)
             budget.update(extra or {})
-            for method in methods:
-                cfgs = [make_config(ds, system=SYSTEM_SPECS.get(system, system), method=method, seed=s,
-                                    eval_every=10 ** 6, eval_train_samples=0, **budget) for s in range(seeds)]
-                cells.append({"dataset": ds, "system": system, "method": method, "budget": budget, "configs": cfgs})
+            for profile in (profiles or DATASET_PROFILES.get(ds, ("ideal",))):
+                for method in methods:
+                    cfgs = [make_config(ds, system=spec, method=method, seed=s, profile=profile,
+                                        eval_train_samples=0, **budget) for s in range(seeds)]
+                    size = network_size(cfgs[0])
+                    peers = [peer_configs(c, *size) for c in cfgs]
+                    cells.append({"dataset": ds, "system": system, "profile": profile, "method": method,
+                                  "budget": budget, "configs": cfgs, "peers": peers, "params": size[0]})
     return cells
 
 
-def ablation_of(cfg: Any) -> Any:
-    """The physical-off twin of a run (``pat`` and ``insilico`` share one: plain backpropagation)."""
-    off = cfg.ablation()
-    return replace(off, method="pat") if off.method == "insilico" else off
-
-
-def logreg_of(cfg: Any) -> Any:
-    """Logistic regression on the same split and subset as a run."""
-    return replace(cfg, method="logreg", physical=False)
-
-
-def _key(cfg: Any) -> str:
+def _key(cfg: PhysicalTrainConfig) -> str:
     d = cfg.to_dict()
-    if not cfg.uses_device:
-        d["system"] = None  # a run without the device does not depend on the system
+    if not cfg.uses_device:  # a run without the device depends on neither the system nor the profile
+        d["system"] = None
+        d["profile"] = None
     return json.dumps(d, sort_keys=True)
 
 
 def _run(cfg_dict: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
-    from physical.trainer import TrainConfig, train
-
     torch.set_num_threads(1)
-    return train(TrainConfig.from_dict(cfg_dict), record=False).to_dict()
+    return train(PhysicalTrainConfig.from_dict(cfg_dict), record=False).to_dict()
 
 
-def _report(done: int, total: int, cfg: Any, result: dict[str, Any]) -> None:
+def _report(done: int, total: int, cfg: PhysicalTrainConfig, result: dict[str, Any]) -> None:
     """One line per finished run on stderr when there is no progress bar (a log file, not under CI)."""
-    from hwsim.progress import progress_enabled
-
     if progress_enabled() or os.environ.get("HWSIM_QUIET") or os.environ.get("CI"):
         return
-    where = cfg.system if cfg.uses_device else "physical off"
+    where = f"{cfg.system} {cfg.profile or ''}" if cfg.uses_device else "no device"
     print(f"[{done}/{total}] {cfg.dataset} {where} {cfg.method} seed {cfg.seed}: acc {result['test_acc']:.4f}, "
-          f"{result['measurements']} rows, {result['wall_s']:.1f} s", file=sys.stderr, flush=True)
+          f"{result['measurements_train'] + result['measurements_twin']} rows, {result['wall_s']:.1f} s",
+          file=sys.stderr, flush=True)
 
 
-def run_all(configs: list[Any], jobs: int) -> dict[str, dict[str, Any]]:
+def run_all(configs: list[PhysicalTrainConfig], jobs: int) -> dict[str, dict[str, Any]]:
     """Run every distinct config once (``jobs`` processes in parallel); results keyed by :func:`_key`."""
-    from hwsim.progress import progress
-
-    unique: dict[str, Any] = {}
+    unique: dict[str, PhysicalTrainConfig] = {}
     for cfg in configs:
         unique.setdefault(_key(cfg), cfg)
     # device-heavy runs first, so the cheap ones fill the gaps at the end
@@ -129,9 +149,6 @@ def run_all(configs: list[Any], jobs: int) -> dict[str, dict[str, Any]]:
                 bar.update(1)
                 _report(len(results), len(order), unique[k], results[k])
         else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
             with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
                 futures = {pool.submit(_run, unique[k].to_dict()): k for k in order}
                 for fut in as_completed(futures):
@@ -144,48 +161,119 @@ def run_all(configs: list[Any], jobs: int) -> dict[str, dict[str, Any]]:
     return results
 
 
-def _stats(results: list[dict[str, Any]], key: str) -> tuple[float, float]:
-    from hwsim.report import mean_std
+def _mean(results: list[dict[str, Any]], key: str) -> float:
+    return mean_std(float(r[key]) for r in results)[0]
 
-    return mean_std(float(r[key]) for r in results)
+
+def _acc(results: list[dict[str, Any]]) -> tuple[float, float]:
+    m, s = mean_std(float(r["test_acc"]) for r in results)
+    return round(m, 4), round(s, 4)
+
+
+def reach_text(cost: dict[str, Any]) -> str:
+    """``60%:123k(4/5)``: thousands of rows to reach the target, and how many seeds got there."""
+    rows = "-" if cost["rows"] is None else f"{cost['rows'] / 1e3:.0f}k"
+    return f"{100 * cost['target']:.0f}%:{rows}({cost['reached']}/{cost['seeds']})"
 
 
 def rows_for(cells: list[dict[str, Any]], results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One table row per cell, with its ablation and logistic regression beside it."""
+    """One table row per cell, with its five peers beside it."""
     rows = []
     for cell in cells:
         runs = [results[_key(c)] for c in cell["configs"]]
-        off = [results[_key(ablation_of(c))] for c in cell["configs"]]
-        lr = [results[_key(logreg_of(c))] for c in cell["configs"]]
-        acc, acc_sd = _stats(runs, "test_acc")
-        off_acc, off_sd = _stats(off, "test_acc")
-        lr_acc, lr_sd = _stats(lr, "test_acc")
-        meas, _ = _stats(runs, "measurements_train")
-        twin, _ = _stats(runs, "measurements_twin")
-        evalm, _ = _stats(runs, "measurements_eval")
-        wall, _ = _stats(runs, "wall_s")
+        peer_runs = {name: [results[_key(p[name])] for p in cell["peers"]] for name in PEERS}
+        acc, acc_sd = _acc(runs)
+        learn = [r["measurements_train"] + r["measurements_twin"] for r in runs]
+        row_s = runs[0]["row_time_s"]
         b = cell["budget"]
         r2 = [r["extra"].get("twin_r2") for r in runs if r["extra"].get("twin_r2") is not None]
-        rows.append({
-            "dataset": cell["dataset"], "system": cell["system"], "method": cell["method"], "seeds": len(runs),
-            "acc": round(acc, 4), "acc_std": round(acc_sd, 4),
-            "ablation": off[0]["method"] + ("" if off[0]["method"] == "digital" else "-off"),
-            "abl_acc": round(off_acc, 4), "abl_std": round(off_sd, 4), "gain": round(acc - off_acc, 4),
-            "logreg": round(lr_acc, 4), "logreg_std": round(lr_sd, 4),
-            "meas_train": int(round(meas + twin)), "meas_twin": int(round(twin)), "meas_eval": int(round(evalm)),
+        row: dict[str, Any] = {
+            "dataset": cell["dataset"], "system": cell["system"], "profile": cell["profile"],
+            "method": cell["method"], "seeds": len(runs), "acc": acc, "acc_std": acc_sd,
+            "ablation_method": peer_runs["ablation"][0]["method"] + "-off"}
+        for name in PEERS:
+            row[name] = _acc(peer_runs[name])[0]
+            row[name + "_std"] = _acc(peer_runs[name])[1]
+        row.update({
+            "rf_rows": int(round(_mean(peer_runs["rf"], "measurements_train"))),
+            "mlp_matched_hidden": cell["peers"][0]["mlp-matched"].mlp_hidden,
+            "rows": int(round(sum(learn) / len(learn))), "rows_twin": int(round(_mean(runs, "measurements_twin"))),
+            "rows_val": int(round(_mean(runs, "measurements_val"))),
             "per_pred": runs[0]["measurements_per_prediction"],
+            "gflop": round((_mean(runs, "flops_train") + _mean(runs, "flops_twin")) / 1e9, 2),
+            "gflop_twin": round(_mean(runs, "flops_twin") / 1e9, 2),
+            "kflop_per_pred": round(_mean(runs, "flops_per_prediction") / 1e3, 1),
+            "params": cell["params"],
+            "hw_h": None if row_s is None else float(f"{sum(learn) / len(learn) * row_s / 3600:.3g}"),
+            "row_time_s": row_s, "row_time_source": runs[0]["row_time_source"],
+            "best_epoch": round(_mean(runs, "best_epoch"), 1), "epochs_run": round(_mean(runs, "epochs"), 1),
             "twin_r2": round(sum(r2) / len(r2), 3) if r2 else None,
-            "wall_s": round(wall, 2), "abl_wall_s": round(_stats(off, "wall_s")[0], 2),
-            "epochs": cell["configs"][0].epochs,
-            "n_train": b.get("max_train") or "all", "n_test": b.get("max_test") or "all",
-            "spec": cell["configs"][0].system,
+            "wall_s": round(_mean(runs, "wall_s"), 1),
+            "epochs": cell["configs"][0].epochs, "n_train": b.get("max_train") or "all",
+            "n_test": b.get("max_test") or "all", "spec": cell["configs"][0].system,
             "seed_accs": [round(r["test_acc"], 4) for r in runs],
         })
+        reach = [cost_to_reach([r["history"] for r in runs], t) for t in TARGETS.get(cell["dataset"], ())]
+        row["reach"] = reach
+        row["reach_text"] = " ".join(reach_text(c) for c in reach)
+        row["curve"] = mean_curve([r["history"] for r in runs])
+        rows.append(row)
     return rows
 
 
-COLUMNS = ("dataset", "system", "method", "seeds", "acc", "acc_std", "ablation", "abl_acc", "abl_std", "gain",
-           "logreg", "meas_train", "meas_twin", "per_pred", "twin_r2", "wall_s", "epochs", "n_train", "n_test")
+def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (data set, system, profile): does a model-free method reach ``pat``'s final accuracy with fewer
+    device rows than ``pat`` spent? One plain sentence each."""
+    out = []
+    groups: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["system"], r["profile"]), {})[r["method"]] = r
+    for (ds, system, profile), by in groups.items():
+        pat = by.get("pat")
+        if pat is None:
+            continue
+        for m in MODEL_FREE:
+            r = by.get(m)
+            if r is None:
+                continue
+            need = rows_at_accuracy(r["curve"], pat["acc"])
+            if need is not None and need < pat["rows"]:
+                text = (f"{ds}/{system}/{profile}: {m} reaches pat's final {100 * pat['acc']:.1f}% with "
+                        f"{need:,.0f} device rows, pat spent {pat['rows']:,d}: {m} wins on rows "
+                        f"({pat['rows'] / need:.1f}x fewer)")
+                wins = True
+            else:
+                final = f"its final {100 * r['acc']:.1f}%"
+                text = (f"{ds}/{system}/{profile}: {m} does not reach pat's final {100 * pat['acc']:.1f}% with "
+                        f"fewer rows than pat's {pat['rows']:,d} (" + (f"needs {need:,.0f}" if need else final) + ")")
+                wins = False
+            text += (f"; digital FLOPs {r['gflop']:.1f} G vs pat {pat['gflop']:.1f} G (twin fit "
+                     f"{pat['gflop_twin']:.1f} G), rows per prediction {r['per_pred']} vs {pat['per_pred']}")
+            out.append({"dataset": ds, "system": system, "profile": profile, "method": m, "model_free_wins": wins,
+                        "rows_to_pat_final": need, "pat_rows": pat["rows"], "pat_acc": pat["acc"], "text": text})
+    return out
+
+
+def write_plots(rows: list[dict[str, Any]], folder: Path, stem: str) -> list[str]:
+    """One PNG per (data set, system, profile): test accuracy against device rows for every method."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["system"], r["profile"]), []).append(r)
+    paths = []
+    for (ds, system, profile), rs in groups.items():
+        first = rs[0]
+        path = plot_curves({r["method"]: r["curve"] for r in rs},
+                           {"mlp-2x256": first["mlp-2x256"], "logreg": first["logreg"]},
+                           {f"rf ({r['method']}'s passes)": (r["rf_rows"], r["rf"]) for r in rs[:1]},
+                           folder / f"{stem}-{ds}-{system}-{profile}.png",
+                           f"{ds}, {first['spec']}, profile {profile}, {first['seeds']} seeds")
+        if path is not None:
+            paths.append(str(path))
+    return paths
+
+
+COLUMNS = ("dataset", "system", "profile", "method", "seeds", "acc", "acc_std", "ablation_method") + PEERS + (
+    "rows", "rows_twin", "per_pred", "gflop", "gflop_twin", "hw_h", "params", "best_epoch", "reach_text")
 
 
 def _csv(value: str | None, allowed: Sequence[str], what: str) -> list[str]:
@@ -200,18 +288,17 @@ def _csv(value: str | None, allowed: Sequence[str], what: str) -> list[str]:
 
 def main(argv: Sequence[str]) -> int:
     """Run the physical-training benchmark."""
-    from hwsim.report import write_bench
-    from physical.datasets import DATASETS
-
     p = argparse.ArgumentParser(prog="hwsim bench physical", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny subsets and few epochs (a few minutes; for tests)")
-    p.add_argument("--json", metavar="FILE", help="write the table and every run's numbers as JSON")
+    p.add_argument("--json", metavar="FILE", help="write the table, curves, verdicts and every run as JSON")
+    p.add_argument("--plots", metavar="DIR", help="folder for the accuracy-vs-rows PNGs (default: beside --json)")
     p.add_argument("--seeds", type=int, help="seeds per cell (default 5; --quick 2)")
     p.add_argument("--datasets", help=f"comma-separated subset of {','.join(DATASETS)} "
                                       "(default: vowels7,digits,mnist1d)")
     p.add_argument("--systems", help=f"comma-separated subset of {','.join(SYSTEMS)}")
     p.add_argument("--methods", help=f"comma-separated subset of {','.join(METHODS)}")
+    p.add_argument("--profiles", help="comma-separated profiles (default: ideal, and ideal,lab on mnist1d)")
     p.add_argument("--epochs", type=int, help="override every cell's epochs")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel runs (default 2)")
     args = p.parse_args(argv)
@@ -220,18 +307,30 @@ def main(argv: Sequence[str]) -> int:
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
     datasets = _csv(args.datasets or "vowels7,digits,mnist1d", tuple(DATASETS), "data sets")
+    profiles = _csv(args.profiles, tuple(profile_names()), "profiles") if args.profiles else None
     cells = plan(mode, datasets, _csv(args.systems, SYSTEMS, "systems"), _csv(args.methods, METHODS, "methods"),
-                 seeds, {"epochs": args.epochs} if args.epochs else None)
+                 seeds, profiles, {"epochs": args.epochs} if args.epochs else None)
     if not cells:
         raise ConfigError("nothing to run: the chosen data sets and systems do not meet (vowels run on acoustic only)")
-    configs = [c for cell in cells for cfg in cell["configs"] for c in (cfg, ablation_of(cfg), logreg_of(cfg))]
+    configs = [c for cell in cells for i, cfg in enumerate(cell["configs"])
+               for c in (cfg, *cell["peers"][i].values())]
     t0 = time.perf_counter()
     results = run_all(configs, args.jobs)
     elapsed = time.perf_counter() - t0
     rows = rows_for(cells, results)
+    claims = verdicts(rows)
+    folder = Path(args.plots) if args.plots else (Path(args.json).parent if args.json else None)
+    stem = Path(args.json).stem if args.json else "physical"
+    plots = write_plots(rows, folder, stem) if folder is not None else []
     write_bench(args.json, "physical", rows, COLUMNS, mode=mode, seeds=seeds, jobs=args.jobs,
-                elapsed_s=round(elapsed, 1), system_specs=SYSTEM_SPECS,
-                note="wall_s is per run, measured with --jobs runs sharing the machine",
+                elapsed_s=round(elapsed, 1), system_specs=SYSTEM_SPECS, verdicts=claims, plots=plots,
+                note="rows: device rows of training and twin data; gflop: digital FLOPs of training and twin fit "
+                     "(torch FlopCounterMode); hw_h: rows x the system's declared time per row; wall_s is per run, "
+                     "measured with --jobs runs sharing the machine",
                 runs=[{"key": json.loads(k), "result": v} for k, v in results.items()])
+    for c in claims:
+        print(c["text"])
+    for path in plots:
+        print(f"wrote {path}")
     print(f"{len(results)} runs in {elapsed:.0f} s")
     return 0

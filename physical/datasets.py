@@ -11,17 +11,20 @@ over all 258 rows; unsupervised, and negligible here).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
+from hwsim.data import dataset_file
 from hwsim.errors import ConfigError, DataError
+from hwsim.mnist1d import mnist1d_arrays
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train/test arrays of one split. ``x_*`` is ``(n, features)`` float32, ``y_*`` is ``(n,)`` int64."""
+    """Train/validation/test arrays of one split. ``x_*`` is ``(n, features)`` float32, ``y_*`` is ``(n,)``
+    int64. The validation rows (none unless asked for) come out of the training data."""
 
     name: str
     x_train: np.ndarray
@@ -29,6 +32,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int
+    x_val: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    y_val: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def n_features(self) -> int:
@@ -46,8 +51,6 @@ _TOKEN = re.compile(r"^[mwbg]\d\d[a-z]{2}$")
 
 
 def _vowels7() -> tuple[np.ndarray, np.ndarray]:
-    from hwsim.data import dataset_file
-
     path = dataset_file("vowels", "phyll_Vowel_dataset.csv")
     rows = path.read_text().strip().splitlines()[1:]
     files, feats = [], []
@@ -62,8 +65,6 @@ def _vowels7() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _vowels12() -> tuple[np.ndarray, np.ndarray]:
-    from hwsim.data import dataset_file
-
     path = dataset_file("vowels", "vowdata.dat")
     feats, labels = [], []
     for line in path.read_text(errors="replace").splitlines():
@@ -89,8 +90,6 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 def _mnist1d() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MNIST-1D generated with the package's default arguments (seed 42): 4000 train, 1000 test."""
-    from hwsim.mnist1d import mnist1d_arrays
-
     a = mnist1d_arrays()
     return a["x"], a["y"], a["x_test"], a["y_test"]
 
@@ -143,14 +142,32 @@ DATASETS: dict[str, Callable[[int], tuple]] = {
 }
 
 
+def hold_out(data: Dataset, fraction: float, seed: int) -> Dataset:
+    """``data`` with ``round(fraction * n_train)`` training rows (drawn with ``seed``) moved to a validation
+    split; the test split is untouched."""
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {fraction}")
+    n = len(data.y_train)
+    k = int(round(fraction * n))
+    if k == 0:
+        return data
+    if k >= n:
+        raise ConfigError(f"val_fraction={fraction} leaves no training rows out of {n}")
+    order = np.random.default_rng([int(seed), 0x7A1]).permutation(n)
+    val, train = np.sort(order[:k]), np.sort(order[k:])
+    return replace(data, x_train=data.x_train[train], y_train=data.y_train[train], x_val=data.x_train[val],
+                   y_val=data.y_train[val])
+
+
 def load_dataset(name: str, seed: int = 0, max_train: int | None = None, max_test: int | None = None,
-                 scaling: str = "zscore") -> Dataset:
+                 scaling: str = "zscore", val_fraction: float = 0.0) -> Dataset:
     """The data set ``name`` (one of :data:`DATASETS`) split by ``seed`` and scaled; ``max_train`` and
-    ``max_test`` keep only the first rows of each split (a smaller budget of device measurements)."""
+    ``max_test`` keep only the first rows of each split (a smaller budget of device measurements);
+    ``val_fraction`` of the (kept) training rows then become the validation split (:func:`hold_out`)."""
     if name not in DATASETS:
         raise ConfigError(f"unknown data set '{name}'; choose one of {', '.join(DATASETS)}")
     xtr, ytr, xte, yte, n_classes = DATASETS[name](seed)
     xtr, xte = scale(xtr, xte, scaling)
     ntr = len(ytr) if max_train is None else max(1, min(max_train, len(ytr)))
     nte = len(yte) if max_test is None else max(1, min(max_test, len(yte)))
-    return Dataset(name, xtr[:ntr], ytr[:ntr], xte[:nte], yte[:nte], n_classes)
+    return hold_out(Dataset(name, xtr[:ntr], ytr[:ntr], xte[:nte], yte[:nte], n_classes), val_fraction, seed)

@@ -1,10 +1,16 @@
-"""One training run of a physical neural network: config, run loop, checkpoint/resume, metrics and
-measurement accounting.
+"""One training run of a physical neural network: run loop, validation and early stopping,
+checkpoint/resume, metrics, measurement and digital-FLOP accounting.
 
 The physical layer is whatever :class:`hwsim.Device` the config names (an in-process system, or a
 board at ``device_url``), optionally wrapped in a non-ideality profile. The trainer only calls
 ``Device.measure``. Every device row is counted, split by purpose: ``train`` (training batches),
-``twin`` (data collection for a digital twin), ``eval`` (accuracy evaluation).
+``twin`` (data collection for a digital twin), ``eval`` (accuracy evaluation); so are the digital
+FLOPs of training and of the twin fit (torch's ``FlopCounterMode``: matrix products and convolutions,
+forward and backward; the device's own work is physics, not digital compute).
+
+With ``val_fraction > 0`` a validation split is held out of the training data; after every epoch its
+accuracy decides which weights are kept (the best epoch's) and, with ``patience``, when to stop. The
+test split is only ever evaluated, never used to choose anything.
 
 A run writes ``runs/<name>/``: ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (after every
 epoch; ``resume=True`` continues from it and ends exactly where an uninterrupted run would),
@@ -13,133 +19,52 @@ epoch; ``resume=True`` continues from it and ends exactly where an uninterrupted
 
 from __future__ import annotations
 
-import re
+import copy
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
+from torch.utils.flop_counter import FlopCounterMode
 
 from hwsim.device import Device, DeviceWrapper
 from hwsim.errors import ConfigError
+from hwsim.nonideal import apply_profile
+from hwsim.progress import progress
+from hwsim.registry import create_device
+from hwsim.remote import RemoteDevice
+from hwsim.report import mean_std
+from hwsim.runs import RunRecord
+from physical.blocks import PhysicalLayer
+from physical.config import PRESETS, PhysicalTrainConfig, make_config
+from physical.datasets import load_dataset
+from physical.methods import method_class
+
+__all__ = ["PRESETS", "PhysicalTrainConfig", "make_config", "open_device", "Trainer", "RunResult", "train",
+           "compare_with_ablation", "comparison_lines"]
 
 
-@dataclass
-class TrainConfig:
-    """Every setting of one run. ``width=None`` means the overlaid input size; ``batch_size=0`` the
-    whole training set; ``overlay_slots=None`` one slot per class."""
-
-    system: str = "optical"
-    dataset: str = "mnist1d"
-    method: str = "mfff"
-    seed: int = 0
-    profile: str | None = None
-    device_url: str | None = None
-    physical: bool = True
-    epochs: int = 30
-    batch_size: int = 100
-    layers: int = 2
-    width: int | None = None
-    overlay: str = "sample"
-    overlay_slots: int | None = None
-    input_map: str = "auto"
-    goodness: str = "cosine"
-    alpha: float = 4.0
-    lr: float = 5e-4
-    inner_steps: int = 10
-    bp_lr: float = 1e-3
-    bp_batch_size: int = 32
-    twin_samples: int = 3000
-    twin_epochs: int = 150
-    max_train: int | None = None
-    max_test: int | None = None
-    scaling: str = "zscore"
-    eval_every: int = 1
-    eval_train_samples: int = 500
-    name: str | None = None
-    runs_root: str = "runs"
-
-    # settings that may differ between a run and its resumption
-    RESUMABLE_CHANGES = ("epochs", "name", "runs_root", "eval_every")
-
-    def run_name(self) -> str:
-        """The run folder name: ``name`` or ``<dataset>-<system>-<method>[-off][-<profile>]-s<seed>``."""
-        if self.name:
-            return self.name
-        system = "remote" if self.device_url else re.sub(r"[^A-Za-z0-9_.=-]+", "_", self.system)
-        parts = [self.dataset, system, self.method]
-        if not self.physical and self.method not in ("digital", "logreg"):
-            parts.append("off")
-        if self.profile:
-            parts.append(self.profile)
-        return "-".join(parts) + f"-s{self.seed}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of every field."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Rebuild a config from :meth:`to_dict` (unknown keys are an error)."""
-        known = {f.name for f in fields(cls)}
-        extra = set(d) - known
-        if extra:
-            raise ConfigError(f"unknown training settings {sorted(extra)}")
-        return cls(**d)
-
-    def ablation(self) -> "TrainConfig":
-        """The same run with the physical layer switched off (``mfff`` becomes ``digital``)."""
-        method = "digital" if self.method == "mfff" else self.method
-        return replace(self, method=method, physical=False, name=None if self.name is None else self.name + "-off")
-
-    @property
-    def uses_device(self) -> bool:
-        """Whether this run measures anything on the device."""
-        return self.physical and self.method not in ("digital", "logreg")
-
-
-# Built-in settings per data set. vowels7 carries the PhyLL acoustic reference hyperparameters
-# (Acoustic/acoustics_pnn.py): full batch, 200 epochs, 10 inner Adam steps at lr 5e-4, alpha 4, two
-# blocks of width 20, 8 overlay slots (7 used) with the batch-maximum overlay, |h|/||h|| drive, and
-# features z-scored then shifted to be >= 0.
-PRESETS: dict[str, dict[str, Any]] = {
-    "vowels7": dict(system="acoustic", epochs=200, batch_size=0, overlay="batch", overlay_slots=8, layers=2,
-                    lr=5e-4, inner_steps=10, alpha=4.0, input_map="unit", scaling="phyll", bp_batch_size=16,
-                    eval_every=10),
-    "vowels12": dict(system="acoustic", epochs=50, batch_size=64, layers=2, bp_batch_size=32, eval_every=5),
-    "digits": dict(system="optical?n_out=256&pool=1", epochs=10, batch_size=100, layers=2, lr=2e-3, bp_batch_size=32,
-                   eval_every=2, eval_train_samples=200),
-    "mnist1d": dict(system="optical?n_out=256&pool=1", epochs=10, batch_size=100, layers=2, lr=2e-3,
-                    bp_batch_size=32, eval_every=2, eval_train_samples=200),
-}
-
-
-def make_config(dataset: str = "mnist1d", **overrides: Any) -> TrainConfig:
-    """A config with the data set's preset, then ``overrides`` (keys ``None`` are left at the preset)."""
-    if dataset not in PRESETS:
-        raise ConfigError(f"unknown data set '{dataset}'; choose one of {', '.join(PRESETS)}")
-    settings = {"dataset": dataset, **PRESETS[dataset]}
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(settings)
-
-
-def open_device(cfg: TrainConfig) -> Device:
-    """The device a run measures on: a board at ``device_url`` or the named system, with the profile."""
+def open_device(cfg: PhysicalTrainConfig, allow_import: bool = False) -> Device:
+    """The device a run measures on: a board at ``device_url`` or the named system, with the profile.
+    ``allow_import`` lets ``system`` name a ``module:Class`` (the caller's explicit opt-in)."""
     if cfg.device_url:
-        from hwsim.remote import RemoteDevice
-
         device: Device = RemoteDevice(cfg.device_url)
     else:
-        from hwsim.registry import create_device
-
-        device = create_device(cfg.system)
+        device = create_device(cfg.system, allow_import=allow_import)
     if cfg.profile:
-        from hwsim.nonideal import apply_profile
-
         device = apply_profile(device, cfg.profile, seed=cfg.seed)
     return device
+
+
+def row_time(device: Device | None) -> tuple[float | None, str | None]:
+    """The time one device row takes on the real hardware the innermost device stands for, and the
+    source of that figure (``None`` when the device declares none, e.g. a remote board)."""
+    if device is None:
+        return None, None
+    inner = device_chain(device)[-1]
+    return getattr(inner, "row_time_s", None), getattr(inner, "row_time_source", None)
 
 
 def device_chain(device: Device) -> list[Device]:
@@ -169,7 +94,10 @@ def load_device_state(device: Device, state: Any) -> None:
 
 @dataclass
 class RunResult:
-    """Final numbers of a run."""
+    """Final numbers of a run. ``test_acc`` is that of the kept weights: the best validation epoch's when
+    there is a validation split, else the last epoch's. ``measurements_*`` count device rows by purpose,
+    ``flops_*`` digital FLOPs; ``history`` has one entry per epoch (device rows and FLOPs of training
+    and twin so far, validation and test accuracy of the weights of that epoch)."""
 
     name: str
     method: str
@@ -180,61 +108,84 @@ class RunResult:
     epochs: int
     test_acc: float
     train_acc: float | None
+    val_acc: float | None
+    best_epoch: int
     measurements: int
     measurements_train: int
     measurements_twin: int
+    measurements_val: int
     measurements_eval: int
     measurements_per_prediction: int
+    flops_train: int
+    flops_twin: int
+    flops_per_prediction: float
+    digital_params: int
+    row_time_s: float | None
+    row_time_source: str | None
     wall_s: float
     extra: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
 
+    @property
+    def learning_rows(self) -> int:
+        """Device rows spent to obtain the model: training batches and twin data."""
+        return self.measurements_train + self.measurements_twin
+
 
 class Trainer:
-    """Runs one :class:`TrainConfig`; ``device`` overrides the one the config names (it is not closed)."""
+    """Runs one :class:`PhysicalTrainConfig`; ``device`` overrides the one the config names (it is not
+    closed). ``record=False`` writes nothing (and so cannot resume)."""
 
-    def __init__(self, cfg: TrainConfig, device: Device | None = None, resume: bool = False,
-                 record: bool = True) -> None:
-        from physical.blocks import PhysicalLayer
-        from physical.datasets import load_dataset
-        from physical.methods import method_class
-
+    def __init__(self, cfg: PhysicalTrainConfig, device: Device | None = None, resume: bool = False,
+                 record: bool = True, allow_import: bool = False) -> None:
+        if resume and not record:
+            raise ConfigError("resuming reads the run's checkpoint from its record: use record=True with resume=True")
         self.cfg = cfg
-        self.data = load_dataset(cfg.dataset, cfg.seed, cfg.max_train, cfg.max_test, cfg.scaling)
+        self.data = load_dataset(cfg.dataset, cfg.seed, cfg.max_train, cfg.max_test, cfg.scaling, cfg.val_fraction)
         self._own_device = device is None and cfg.uses_device
-        self.device = device if device is not None else (open_device(cfg) if cfg.uses_device else None)
-        phys = PhysicalLayer(self.device, cfg.input_map) if cfg.uses_device and self.device is not None else None
+        self.device = device if device is not None else (open_device(cfg, allow_import) if cfg.uses_device else None)
+        phys = PhysicalLayer(self.device, cfg.input_map, cfg.passes) if cfg.uses_device and self.device else None
         self.method = method_class(cfg.method)(cfg, self.data.n_features, self.data.n_classes, phys)
         self.epoch = 0
         self.step = 0
-        self.counts = {"train": 0, "twin": 0, "eval": 0}
+        self.counts = {"train": 0, "twin": 0, "val": 0, "eval": 0}
+        self.flops = {"train": 0, "twin": 0, "val": 0, "eval": 0}
         self.wall = 0.0
         self.setup_info: dict[str, Any] = {}
         self.last_eval: dict[str, Any] = {}
-        self.record = None
-        if record:
-            from hwsim.runs import RunRecord
-
-            self.record = RunRecord(cfg.run_name(), cfg.runs_root, resume=resume)
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None  # {"epoch", "val_acc", "state"} of the best validation epoch
+        self.stopped = False
+        self.final: dict[str, Any] = {}
+        self.record = RunRecord(cfg.run_name(), cfg.runs_root, resume=resume) if record else None
         self._started = False
         if resume:
             self._resume()
 
-    # -- measurement accounting ------------------------------------------------------------
+    @property
+    def has_val(self) -> bool:
+        """Whether a validation split was held out (and so picks the kept weights)."""
+        return len(self.data.y_val) > 0
+
+    # -- measurement and FLOP accounting --------------------------------------------------------
     def _device_count(self) -> int:
         return int(self.device.measurements) if self.device is not None else 0
 
     @contextmanager
     def counting(self, kind: str) -> Iterator[None]:
-        """Add the device rows measured inside the block to ``counts[kind]``."""
+        """Add the device rows measured and the digital FLOPs done inside the block to ``kind``."""
         before = self._device_count()
+        flop_counter = FlopCounterMode(display=False)
         try:
-            yield
+            with flop_counter:
+                yield
         finally:
             self.counts[kind] = self.counts.get(kind, 0) + self._device_count() - before
+            self.flops[kind] = self.flops.get(kind, 0) + int(flop_counter.get_total_flops())
 
     @property
     def measurements(self) -> int:
@@ -243,18 +194,21 @@ class Trainer:
 
     # -- phases ------------------------------------------------------------------------------
     def setup(self) -> None:
-        """One-off work of the method (twin fit, logistic regression); runs once per run."""
+        """One-off work of the method (twin fit, read-out fit); runs once per run."""
         if self._started:
             return
         self._started = True
         if self.record is not None:
             self._write_handshake()
             self.record.write_json("config.json", self.cfg.to_dict())
-        if self.epoch == 0:  # a resumed run restored what setup made (the twin) from its checkpoint
+        if self.epoch == 0 and not self.setup_info.get("_done"):
             t0 = time.perf_counter()
-            with self.counting("twin"):
-                self.setup_info = self.method.setup(self.data.x_train, self.data.y_train,
-                                                    np.random.default_rng([self.cfg.seed, 104729]))
+            with self.counting(self.method.setup_kind):
+                info = self.method.setup(self.data.x_train, self.data.y_train,
+                                         np.random.default_rng([self.cfg.seed, 104729]),
+                                         x_val=self.data.x_val if self.has_val else None,
+                                         y_val=self.data.y_val if self.has_val else None)
+            self.setup_info = {**info, "_done": True}
             self.wall += time.perf_counter() - t0
 
     def train_epoch(self) -> dict[str, float]:
@@ -279,14 +233,27 @@ class Trainer:
         self.wall += time.perf_counter() - t0
         return {k: v / max(1, batches) for k, v in sums.items()}
 
+    def validate(self) -> float:
+        """Validation accuracy of the current weights (counted as ``val``)."""
+        t0 = time.perf_counter()
+        with self.counting("val"):
+            acc = self._accuracy(self.data.x_val, self.data.y_val)
+        self.wall += time.perf_counter() - t0
+        return acc
+
     def evaluate(self, train: bool = True) -> dict[str, float]:
-        """Test accuracy (and training accuracy on the first ``eval_train_samples`` rows); counted as eval."""
+        """Test accuracy of the current weights, the digital FLOPs of one prediction (measured on that
+        evaluation), and training accuracy on the first ``eval_train_samples`` rows; counted as ``eval``.
+        Nothing here ever chooses a model."""
         t0 = time.perf_counter()
         out: dict[str, float] = {}
+        flops_before = self.flops["eval"]
         with self.counting("eval"):
             out["test_acc"] = self._accuracy(self.data.x_test, self.data.y_test)
-            if train and self.cfg.eval_train_samples:
-                k = self.cfg.eval_train_samples
+        out["flops_per_prediction"] = (self.flops["eval"] - flops_before) / max(1, len(self.data.y_test))
+        if train and self.cfg.eval_train_samples:
+            k = self.cfg.eval_train_samples
+            with self.counting("eval"):
                 out["train_acc"] = self._accuracy(self.data.x_train[:k], self.data.y_train[:k])
         self.wall += time.perf_counter() - t0
         self.last_eval = out
@@ -296,68 +263,105 @@ class Trainer:
         # the whole set in one call: with the batch-maximum overlay the batch is the evaluated set
         return float(np.mean(self.method.predict(x) == y))
 
+    def _observe(self, epoch_metrics: dict[str, Any]) -> dict[str, Any]:
+        """Validate (keeping the best weights) and, when due, test the current weights; one history entry."""
+        metrics: dict[str, Any] = {}
+        if self.has_val:
+            val = self.validate()
+            metrics["val_acc"] = val
+            if self.best is None or val > self.best["val_acc"]:
+                self.best = {"epoch": self.epoch, "val_acc": val, "state": copy.deepcopy(self.method.state_dict())}
+            elif self.cfg.patience and self.epoch - self.best["epoch"] >= self.cfg.patience:
+                self.stopped = True
+        last = self.epoch >= self.cfg.epochs or self.stopped or not self.method.iterative
+        if last or self.epoch % max(1, self.cfg.eval_every) == 0:
+            metrics.update(self.evaluate())
+        self.history.append({"epoch": self.epoch, "rows": self.counts["train"] + self.counts["twin"],
+                             "flops": self.flops["train"] + self.flops["twin"],
+                             "val_acc": metrics.get("val_acc"), "test_acc": metrics.get("test_acc")})
+        self._log_epoch({**epoch_metrics, **{k: v for k, v in metrics.items() if k != "flops_per_prediction"}})
+        return metrics
+
+    def _finish(self) -> None:
+        """Keep the best validation epoch's weights (if there is a validation split) and test them once."""
+        if self.final:
+            return
+        if self.best is not None and self.best["epoch"] != self.epoch:
+            self.method.load_state_dict(copy.deepcopy(self.best["state"]))
+            self.final = dict(self.evaluate())
+        else:
+            self.final = dict(self.last_eval) if self.last_eval else dict(self.evaluate())
+        self.final["best_epoch"] = self.best["epoch"] if self.best is not None else self.epoch
+        self.final["val_acc"] = self.best["val_acc"] if self.best is not None else None
+
     # -- the run loop -----------------------------------------------------------------------
     def run(self, until: int | None = None) -> RunResult:
-        """Train up to epoch ``until`` (default ``cfg.epochs``), logging and checkpointing each epoch."""
-        from hwsim.progress import progress
-
+        """Train up to epoch ``until`` (default ``cfg.epochs``; early stopping may end sooner), logging and
+        checkpointing each epoch; a finished run keeps its best validation epoch's weights."""
         self.setup()
-        until = self.cfg.epochs if until is None else min(until, self.cfg.epochs)
         if not self.method.iterative:
-            if not self.last_eval:
-                self.evaluate()
-                self._log_epoch({})
-            return self.result()
+            if not self.history:
+                self._observe({})
+            self._finish()
+            return self._write_result()
+        until = self.cfg.epochs if until is None else min(until, self.cfg.epochs)
         bar = progress(total=until, desc=self.cfg.run_name(), initial=min(self.epoch, until))
         try:
-            while self.epoch < until:
-                losses = self.train_epoch()
-                last = self.epoch == self.cfg.epochs
-                metrics = self.evaluate() if (last or self.epoch % max(1, self.cfg.eval_every) == 0) else {}
-                self._log_epoch({**losses, **metrics})
+            while self.epoch < until and not self.stopped:
+                metrics = self._observe(self.train_epoch())
                 self.save_checkpoint()
                 bar.update(1)
-                if metrics:
-                    bar.set_postfix(test_acc=f"{metrics['test_acc']:.3f}")
+                if "val_acc" in metrics:
+                    bar.set_postfix(val_acc=f"{metrics['val_acc']:.3f}")
         finally:
             bar.close()
-        if self.epoch >= self.cfg.epochs and not self.last_eval:
-            self.evaluate()
+        if self.epoch < self.cfg.epochs and not self.stopped:
+            return self.result()
+        self._finish()
+        return self._write_result()
+
+    def _write_result(self) -> RunResult:
         result = self.result()
-        if self.record is not None and self.epoch >= self.cfg.epochs:
+        if self.record is not None:
             self.record.write_json("result.json", result.to_dict())
-            self.record.plot("epoch", ["train_acc", "test_acc", "loss"], title=self.cfg.run_name())
+            self.record.plot("epoch", ["train_acc", "val_acc", "test_acc"], title=self.cfg.run_name())
         return result
 
-    def _log_epoch(self, metrics: dict[str, float]) -> None:
+    def _log_epoch(self, metrics: dict[str, Any]) -> None:
         if self.record is None:
             return
         self.record.log(epoch=self.epoch, step=self.step, **metrics, measurements=self.measurements,
                         measurements_train=self.counts["train"], measurements_twin=self.counts["twin"],
-                        measurements_eval=self.counts["eval"], wall_s=round(self.wall, 3))
+                        measurements_val=self.counts["val"], measurements_eval=self.counts["eval"],
+                        flops_train=self.flops["train"], flops_twin=self.flops["twin"], wall_s=round(self.wall, 3))
 
     def result(self) -> RunResult:
-        """The numbers of the run so far (evaluating first if nothing was evaluated yet)."""
-        if not self.last_eval:
-            self.evaluate()
-        extra = dict(self.setup_info)
+        """The numbers of the run so far: the kept weights' once it finished, else the current ones'."""
+        done = self.final or self.last_eval or self.evaluate()
+        row_s, row_src = row_time(self.device)
+        info = {k: v for k, v in self.setup_info.items() if not k.startswith("_")}
         return RunResult(
             name=self.cfg.run_name(), method=self.cfg.method, dataset=self.cfg.dataset,
             system="remote:" + self.cfg.device_url if self.cfg.device_url else self.cfg.system,
             physical=self.cfg.uses_device, seed=self.cfg.seed, epochs=self.epoch,
-            test_acc=self.last_eval["test_acc"], train_acc=self.last_eval.get("train_acc"),
+            test_acc=done["test_acc"], train_acc=done.get("train_acc"), val_acc=done.get("val_acc"),
+            best_epoch=int(done.get("best_epoch", self.epoch)),
             measurements=self.measurements, measurements_train=self.counts["train"],
-            measurements_twin=self.counts["twin"], measurements_eval=self.counts["eval"],
-            measurements_per_prediction=self.method.measurements_per_prediction(), wall_s=round(self.wall, 3),
-            extra=extra)
+            measurements_twin=self.counts["twin"], measurements_val=self.counts["val"],
+            measurements_eval=self.counts["eval"],
+            measurements_per_prediction=self.method.measurements_per_prediction(),
+            flops_train=self.flops["train"], flops_twin=self.flops["twin"],
+            flops_per_prediction=float(done.get("flops_per_prediction", 0.0)),
+            digital_params=self.method.digital_params(), row_time_s=row_s, row_time_source=row_src,
+            wall_s=round(self.wall, 3), extra=info, history=list(self.history))
 
     # -- checkpoints ------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Everything a resumption needs."""
-        return {"format": "hwsim-physical-train/1", "config": self.cfg.to_dict(), "epoch": self.epoch,
-                "step": self.step, "counts": dict(self.counts), "wall": self.wall,
-                "setup_info": self.setup_info, "last_eval": self.last_eval,
-                "method": self.method.state_dict(),
+        return {"format": "hwsim-physical-train/2", "config": self.cfg.to_dict(), "epoch": self.epoch,
+                "step": self.step, "counts": dict(self.counts), "flops": dict(self.flops), "wall": self.wall,
+                "setup_info": self.setup_info, "last_eval": self.last_eval, "history": self.history,
+                "best": self.best, "stopped": self.stopped, "method": self.method.state_dict(),
                 "device": device_state(self.device) if self.device is not None else None}
 
     def save_checkpoint(self) -> Path | None:
@@ -365,25 +369,29 @@ class Trainer:
         return self.record.save_checkpoint(self.state()) if self.record is not None else None
 
     def _resume(self) -> None:
-        ckpt = self.record.load_checkpoint() if self.record is not None else None
+        ckpt = self.record.load_checkpoint()
         if ckpt is None:  # nothing to resume: start fresh, without log lines of an unfinished earlier start
             self.record.truncate_after("epoch", -1)
             return
-        if ckpt.get("format") != "hwsim-physical-train/1":
-            raise ConfigError(f"{self.record.checkpoint_path} is not a physical-training checkpoint; "
+        if ckpt.get("format") != "hwsim-physical-train/2":
+            raise ConfigError(f"{self.record.checkpoint_path} is not a checkpoint of this trainer version; "
                               "delete it or pick another run name")
         saved = ckpt["config"]
         now = self.cfg.to_dict()
-        diff = [k for k in now if k not in TrainConfig.RESUMABLE_CHANGES and saved.get(k) != now[k]]
+        diff = [k for k in now if k not in PhysicalTrainConfig.RESUMABLE_CHANGES and saved.get(k) != now[k]]
         if diff:
             detail = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in diff)
             raise ConfigError(f"cannot resume run '{self.cfg.run_name()}': settings differ from its checkpoint "
                               f"({detail}); rerun with the original settings or without --resume")
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.counts = dict(ckpt["counts"])
+        self.flops = dict(ckpt["flops"])
         self.wall = float(ckpt["wall"])
         self.setup_info = dict(ckpt["setup_info"])
         self.last_eval = dict(ckpt["last_eval"])
+        self.history = list(ckpt["history"])
+        self.best = ckpt["best"]
+        self.stopped = bool(ckpt["stopped"])
         self.method.load_state_dict(ckpt["method"])
         if self.device is not None and ckpt.get("device") is not None:
             load_device_state(self.device, ckpt["device"])
@@ -410,16 +418,18 @@ class Trainer:
             self.device.close()
 
 
-def train(cfg: TrainConfig, device: Device | None = None, resume: bool = False, record: bool = True) -> RunResult:
+def train(cfg: PhysicalTrainConfig, device: Device | None = None, resume: bool = False, record: bool = True,
+          allow_import: bool = False) -> RunResult:
     """Run ``cfg`` to the end and return its result (closing any device it opened)."""
-    trainer = Trainer(cfg, device=device, resume=resume, record=record)
+    trainer = Trainer(cfg, device=device, resume=resume, record=record, allow_import=allow_import)
     try:
         return trainer.run()
     finally:
         trainer.close()
 
 
-def compare_with_ablation(cfg: TrainConfig, seeds: Sequence[int], record: bool = False) -> dict[str, list[RunResult]]:
+def compare_with_ablation(cfg: PhysicalTrainConfig, seeds: Sequence[int], record: bool = False
+                          ) -> dict[str, list[RunResult]]:
     """``cfg``, its physical-off ablation and logistic regression on the same splits, each over ``seeds``."""
     variants = {cfg.method: cfg, "ablation": cfg.ablation(), "logreg": replace(cfg, method="logreg", physical=False)}
     return {label: [train(replace(v, seed=s), record=record) for s in seeds] for label, v in variants.items()}
@@ -428,10 +438,9 @@ def compare_with_ablation(cfg: TrainConfig, seeds: Sequence[int], record: bool =
 def comparison_lines(results: dict[str, list[RunResult]]) -> list[str]:
     """One line per method of :func:`compare_with_ablation`'s results: test accuracy mean +- std over
     the seeds and the device rows one run used."""
-    from hwsim.report import mean_std
-
     lines = []
     for label, runs in results.items():
-        m, s = mean_std(r.test_acc for r in runs)
-        lines.append(f"  {label:10s} {100 * m:6.2f} +- {100 * s:5.2f} %   device rows per run: {runs[0].measurements:,d}")
+        m, sd = mean_std(r.test_acc for r in runs)
+        lines.append(f"  {label:10s} {100 * m:6.2f} +- {100 * sd:5.2f} %   "
+                     f"device rows per run: {runs[0].measurements:,d}")
     return lines

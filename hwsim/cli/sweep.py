@@ -33,7 +33,8 @@ from hwsim.report import mean_std, write_bench
 from physical.cli import build_parser as train_parser
 from physical.cli import config_from_args
 from physical.datasets import load_dataset
-from physical.trainer import TrainConfig, open_device, train
+from physical.config import PhysicalTrainConfig
+from physical.trainer import open_device, train
 
 AXES = ("dataset", "system", "method", "profile")
 REFUSED = {"--seed": "use --seeds", "--resume": "a sweep resumes by itself: run the same command again",
@@ -41,8 +42,8 @@ REFUSED = {"--seed": "use --seeds", "--resume": "a sweep resumes by itself: run 
 
 
 def train_job(config: dict[str, Any]) -> dict[str, Any]:
-    """One ``hwsim train`` run from its full config (as ``TrainConfig.to_dict``); its result as a dict."""
-    return train(TrainConfig.from_dict(config), record=False).to_dict()
+    """One ``hwsim train`` run from its full config (as ``PhysicalTrainConfig.to_dict``); its result as a dict."""
+    return train(PhysicalTrainConfig.from_dict(config), record=False).to_dict()
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -79,13 +80,13 @@ def grid_axes(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     return axes
 
 
-def companions(cfg: TrainConfig) -> list[TrainConfig]:
+def companions(cfg: PhysicalTrainConfig) -> list[PhysicalTrainConfig]:
     """The runs ``hwsim train`` puts beside ``cfg``: its physical-off ablation and logistic regression."""
     out = [cfg.ablation()] if cfg.uses_device else []
     return out + ([replace(cfg, method="logreg", physical=False, name=None)] if cfg.method != "logreg" else [])
 
 
-def identity(cfg: TrainConfig) -> dict[str, Any]:
+def identity(cfg: PhysicalTrainConfig) -> dict[str, Any]:
     """What makes two runs the same computation: every setting, but not the system of a run without the
     device (the ablation of an optical and of an acoustic run is one run)."""
     d = cfg.to_dict()
@@ -95,7 +96,7 @@ def identity(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
-def label_of(cfg: TrainConfig) -> str:
+def label_of(cfg: PhysicalTrainConfig) -> str:
     """A short name of a run for the progress line and the placement summary."""
     return cfg.run_name()
 
@@ -130,7 +131,7 @@ def prepare(jobs: list[Job]) -> list[Job]:
     needs: dict[tuple[Any, ...], tuple[str, ...]] = {}
     out = []
     for job in jobs:
-        cfg = TrainConfig.from_dict(dict(job.config))
+        cfg = PhysicalTrainConfig.from_dict(dict(job.config))
         key = (cfg.dataset, cfg.scaling, cfg.uses_device and not cfg.device_url and (cfg.system, cfg.profile))
         if key not in needs:
             with data_use_recorder() as used:
@@ -142,7 +143,7 @@ def prepare(jobs: list[Job]) -> list[Job]:
     return out
 
 
-def _key_of(cfg: TrainConfig) -> str:
+def _key_of(cfg: PhysicalTrainConfig) -> str:
     return Job(train_job, cfg.to_dict(), identity=identity(cfg)).key
 
 

@@ -25,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwsim.errors import ConfigError
 from physical.blocks import PhysicalLayer, build_blocks
 from physical.methods.base import Method, no_label_slots, seeded
+from physical.methods.twin import fit_twin, twin_from_state, twin_state
 
 
 class Backprop(Method):
@@ -38,7 +40,7 @@ class Backprop(Method):
         super().__init__(cfg, n_features, n_classes, phys)
         self.uses_device = phys is not None
         with seeded(cfg.seed):
-            self.blocks = build_blocks(self.in_features, self.width, cfg.layers, phys)
+            self.blocks = build_blocks(self.in_features, self.width, cfg.layers, phys, cfg.skip)
             self.head = nn.Linear(cfg.layers * self.width, n_classes)
         self.opt = torch.optim.Adam([*self.blocks.parameters(), *self.head.parameters()], lr=cfg.bp_lr)
         self.twin: nn.Module | None = None
@@ -48,7 +50,8 @@ class Backprop(Method):
         """Backprop takes one optimiser step per batch, on batches of ``bp_batch_size``."""
         return self.cfg.bp_batch_size
 
-    def setup(self, x_train: np.ndarray, y_train: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    def setup(self, x_train: np.ndarray, y_train: np.ndarray, rng: np.random.Generator,
+              x_val: np.ndarray | None = None, y_val: np.ndarray | None = None) -> dict[str, Any]:
         """Fit the digital twin on fresh device measurements (nothing to do with the physical layer off)."""
         if self.phys is None:
             return {}
@@ -56,11 +59,9 @@ class Backprop(Method):
 
     def refit_twin(self, x_train: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
         """Measure ``twin_samples`` device rows and fit a new twin; returns its held-out R^2."""
-        from physical.methods.twin import fit_twin
-
         if self.phys is None:
             return {}
-        inputs = no_label_slots(x_train, self.n_slots)
+        inputs = no_label_slots(x_train, self.slot_columns)
         self.twin = fit_twin(self.phys, self.cfg.twin_samples, inputs, rng, epochs=self.cfg.twin_epochs,
                              seed=self.cfg.seed)
         test = self.twin.metrics.get("test") or self.twin.metrics.get("val") or {}
@@ -72,7 +73,7 @@ class Backprop(Method):
         if source == "device":
             return self.phys.measure(h)
         if self.twin is None:
-            raise RuntimeError("no digital twin: call setup() before training")
+            raise ConfigError("no digital twin: call setup() before training")
         t = self.phys.through_twin(h, self.twin)
         if source == "twin":
             return t
@@ -80,7 +81,7 @@ class Backprop(Method):
 
     def logits(self, x: np.ndarray, source: str) -> torch.Tensor:
         """Class scores for features ``x`` with ``P`` taken from ``device``, ``twin`` or ``pat`` (both)."""
-        h = torch.from_numpy(no_label_slots(x, self.n_slots))
+        h = torch.from_numpy(no_label_slots(x, self.slot_columns))
         outs = []
         for block in self.blocks:
             h = block(h, self._features(h, source))
@@ -100,21 +101,21 @@ class Backprop(Method):
         """Predicted labels with ``P`` measured on the device (or, for diagnosis, from the twin)."""
         return self.logits(x, source).argmax(dim=1).numpy()
 
+    def modules(self) -> list[nn.Module]:
+        """The blocks and the read-out."""
+        return [self.blocks, self.head]
+
     def measurements_per_prediction(self) -> int:
-        """``layers`` device rows (times the chunks per row) per sample."""
+        """``layers`` device rows (times chunks and passes) per sample."""
         return self.rows_per_pass(len(self.blocks))
 
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimiser state and the twin."""
-        from physical.methods.twin import twin_state
-
         return {"blocks": self.blocks.state_dict(), "head": self.head.state_dict(), "opt": self.opt.state_dict(),
                 "twin": twin_state(self.twin) if self.twin is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
-        from physical.methods.twin import twin_from_state
-
         self.blocks.load_state_dict(state["blocks"])
         self.head.load_state_dict(state["head"])
         self.opt.load_state_dict(state["opt"])

@@ -10,7 +10,7 @@ import torch
 
 if TYPE_CHECKING:  # pragma: no cover
     from physical.blocks import PhysicalLayer
-    from physical.trainer import TrainConfig
+    from physical.config import PhysicalTrainConfig
 
 
 class Method:
@@ -23,14 +23,19 @@ class Method:
 
     uses_device = True
     iterative = True  # False: all the work happens in setup() and the epoch loop is skipped
+    label_slots = True  # False: the network input is the features alone (no overlay slots)
+    setup_kind = "twin"  # what setup()'s device rows are: twin data, or training data ("train")
 
-    def __init__(self, cfg: "TrainConfig", n_features: int, n_classes: int, phys: "PhysicalLayer | None") -> None:
+    def __init__(self, cfg: PhysicalTrainConfig, n_features: int, n_classes: int,
+                 phys: PhysicalLayer | None) -> None:
         self.cfg = cfg
         self.n_features = n_features
         self.n_classes = n_classes
         self.phys = phys
-        self.n_slots = cfg.overlay_slots or n_classes
-        self.in_features = self.n_slots + n_features
+        self.n_slots = (cfg.overlay_slots or n_classes) if self.label_slots else 0
+        self.label_pixels = max(1, cfg.label_pixels)
+        self.slot_columns = self.n_slots * self.label_pixels  # overlay columns in front of the features
+        self.in_features = self.slot_columns + n_features
         self.width = cfg.width or self.in_features
 
     @property
@@ -38,8 +43,10 @@ class Method:
         """Training batch size (0 in the config means the whole training set)."""
         return self.cfg.batch_size
 
-    def setup(self, x_train: np.ndarray, y_train: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
-        """One-off work before training; returns facts to log (nothing by default)."""
+    def setup(self, x_train: np.ndarray, y_train: np.ndarray, rng: np.random.Generator,
+              x_val: np.ndarray | None = None, y_val: np.ndarray | None = None) -> dict[str, Any]:
+        """One-off work before training (the validation split, when there is one, may pick settings);
+        returns facts to log (nothing by default)."""
         return {}
 
     def train_batch(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
@@ -59,7 +66,15 @@ class Method:
         if self.phys is None:
             return 0
         dims = [self.in_features] + [self.width] * (layers - 1)
-        return sum(self.phys.chunks(d) for d in dims)
+        return sum(self.phys.rows(d) for d in dims)
+
+    def modules(self) -> list[torch.nn.Module]:
+        """The trainable digital modules (their parameters are what the method trains)."""
+        return []
+
+    def digital_params(self) -> int:
+        """Number of trained digital parameters."""
+        return int(sum(p.numel() for m in self.modules() for p in m.parameters()))
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume training exactly."""
@@ -81,7 +96,7 @@ def seeded(seed: int) -> Iterator[None]:
         torch.set_rng_state(state)
 
 
-def no_label_slots(x: np.ndarray, n_slots: int) -> np.ndarray:
-    """``x`` with ``n_slots`` zero columns in front: the overlay layout with every label slot empty."""
+def no_label_slots(x: np.ndarray, n_columns: int) -> np.ndarray:
+    """``x`` with ``n_columns`` zero columns in front: the overlay layout with every label slot empty."""
     x = np.asarray(x, dtype=np.float32)
-    return np.concatenate([np.zeros((x.shape[0], n_slots), np.float32), x], axis=1)
+    return np.concatenate([np.zeros((x.shape[0], n_columns), np.float32), x], axis=1)

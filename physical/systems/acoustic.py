@@ -90,6 +90,11 @@ class AcousticCavity(Device):
     uniform [0, 1]^20 distribution the measurements sampled.
     """
 
+    #: time one device row takes on the hardware this system stands for, and where the figure comes from
+    row_time_s = 50e-3
+    row_time_source = ("assumed: an audio burst through the cavity and its recording, with the reverberation's "
+                       "ring-down of tens of ms before the next row")
+
     def __init__(self, noise: bool = False, seed: int = 0, noise_seed: int | None = None, refit: bool = False,
                  max_batch: int = 4096) -> None:
         super().__init__()

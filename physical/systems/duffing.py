@@ -47,6 +47,11 @@ class DuffingResonators(Device):
     readout (the lock-in rejects them), spatial extent of the resonators.
     """
 
+    #: time one device row takes on the hardware this system stands for, and where the figure comes from
+    row_time_s = 10e-3
+    row_time_source = ("assumed: MEMS resonators ring up in Q/(pi f) (a few ms at f ~ 100 kHz, Q ~ 1000) and a lock-in "
+                       "averages a few time constants")
+
     def __init__(self, n_resonators: int = 16, n_in: int | None = None, n_out: int | None = None,
                  drive: float = 0.8, drive_freq: float = 1.25, gamma: float = 0.3, beta: float = 1.0,
                  coupling: float = 0.1, disorder: float = 0.05, transient_periods: int = 20,

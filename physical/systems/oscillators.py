@@ -49,6 +49,10 @@ class CoupledOscillators(Device):
     continuous (plate) rather than lumped modes.
     """
 
+    #: time one device row takes on the hardware this system stands for, and where the figure comes from
+    row_time_s = 1e-3
+    row_time_source = ("assumed: an electronic oscillator network driven and sampled over about a millisecond window")
+
     def __init__(self, n_in: int = 16, n_out: int = 16, n_oscillators: int = 8, encoding: str = "drive",
                  nonlinearity: str = "sine", drive: float = 0.7, amplitude: float = 2.5, beta: float = 1.0,
                  gamma: float = 0.1, coupling: float = 0.5, disorder: float = 0.1, slot_time: float = float(np.pi),

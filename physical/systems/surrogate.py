@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -183,7 +183,7 @@ class Surrogate(nn.Module):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Surrogate":
+    def load(cls, path: str | Path) -> Surrogate:
         """Read a surrogate written by :meth:`save`; raises :class:`DataError` for a missing or foreign file."""
         path = Path(path)
         try:
@@ -217,26 +217,27 @@ def _check_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def fit_surrogate(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (100, 200, 100),
-                  activation: str = "silu", epochs: int = 300, batch_size: int = 128, lr: float = 3e-3,
-                  weight_decay: float = 0.0, val_fraction: float = 0.1, test_fraction: float = 0.1,
-                  patience: int = 40, seed: int = 0, num_threads: int | None = None) -> Surrogate:
+def fit_surrogate(x: np.ndarray, y: np.ndarray, num_threads: int | None = None, **settings: Any) -> Surrogate:
     """Fit an MLP to the pairs ``(x, y)`` and return it with its fit report in ``.metrics``.
 
-    The split is :func:`split_indices` with ``seed``. Training stops after ``epochs`` or when the
-    validation error (MSE of the standardised outputs) has not improved for ``patience`` epochs
-    (with ``val_fraction=0`` it runs all epochs, keeping the best training loss); the weights of
-    the best epoch are kept. ``num_threads`` sets torch's threads for the fit (``None``: as is). ``metrics`` has
-    ``train``/``val``/``test`` (:class:`SplitMetrics` as dicts; ``test`` absent when
-    ``test_fraction=0``), ``linear`` (the same for a least-squares affine fit on the training split),
-    ``best_epoch``, ``epochs_run``, ``fit_seconds`` and ``config``.
+    ``settings`` are :class:`SurrogateConfig` fields other than ``n_in``/``n_out`` (which come from the
+    data); the rest keep the config's defaults. The split is :func:`split_indices` with ``seed``.
+    Training stops after ``epochs`` or when the validation error (MSE of the standardised outputs) has
+    not improved for ``patience`` epochs (with ``val_fraction=0`` it runs all epochs, keeping the best
+    training loss); the weights of the best epoch are kept. ``num_threads`` sets torch's threads for
+    the fit (``None``: as is). ``metrics`` has ``train``/``val``/``test`` (:class:`SplitMetrics` as
+    dicts; ``test`` absent when ``test_fraction=0``), ``linear`` (the same for a least-squares affine
+    fit on the training split), ``best_epoch``, ``epochs_run``, ``fit_seconds`` and ``config``.
     """
     x, y = _check_pairs(x, y)
-    config = SurrogateConfig(n_in=x.shape[1], n_out=y.shape[1], hidden=tuple(int(h) for h in hidden),
-                             activation=activation, epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
-                             weight_decay=float(weight_decay), val_fraction=float(val_fraction),
-                             test_fraction=float(test_fraction), patience=int(patience), seed=int(seed))
-    split = split_indices(len(x), val_fraction, test_fraction, seed)
+    allowed = {f.name for f in fields(SurrogateConfig)} - {"n_in", "n_out"}
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown surrogate settings {unknown}; choose from {', '.join(sorted(allowed))}")
+    if "hidden" in settings:
+        settings["hidden"] = tuple(int(h) for h in settings["hidden"])
+    config = SurrogateConfig(n_in=x.shape[1], n_out=y.shape[1], **settings)
+    split = split_indices(len(x), config.val_fraction, config.test_fraction, config.seed)
     t0 = time.perf_counter()
     with torch_threads(num_threads):
         model, best_epoch, epochs_run = _train(config, x, y, split)

@@ -12,7 +12,7 @@ from hwsim.errors import ConfigError
 from hwsim.reference import ReferenceDevice
 from physical.blocks import PhysicalLayer
 from physical.datasets import load_dataset
-from physical.methods import method_class
+from physical.methods import DIGITAL_ONLY, method_class
 from physical.trainer import make_config
 
 
@@ -28,17 +28,31 @@ class SpyDevice(DeviceWrapper):
         return super().measure(x)
 
 
+DEVICE_METHODS = ["mfff", "local", "sf", "pat", "insilico", "rf"]
+MODEL_FREE_METHODS = ["mfff", "local", "sf"]
+
+
 def build(method: str, n_in: int = 20, n_out: int = 20, **kw):  # type: ignore[no-untyped-def]
     cfg = make_config("vowels7", system="reference", method=method, twin_samples=300, twin_epochs=5, **kw)
     data = load_dataset("vowels7", 0)
     dev = SpyDevice(ReferenceDevice(n_in=n_in, n_out=n_out, adc_bits=None, dac_bits=None))
-    uses = method not in ("digital", "logreg")
-    m = method_class(method)(cfg, data.n_features, data.n_classes, PhysicalLayer(dev, cfg.input_map) if uses else None)
+    uses = method not in DIGITAL_ONLY
+    phys = PhysicalLayer(dev, cfg.input_map, cfg.passes) if uses else None
+    m = method_class(method)(cfg, data.n_features, data.n_classes, phys)
     m.setup(data.x_train, data.y_train, np.random.default_rng(0))
     return m, dev, data
 
 
-@pytest.mark.parametrize("method", ["mfff", "pat", "insilico"])
+def first_block_input(m, data, k=8):  # type: ignore[no-untyped-def]
+    """What the first block of ``m`` sees for ``k`` training samples."""
+    if m.label_slots:
+        from physical.overlay import overlay
+
+        return overlay(data.x_train[:k], data.y_train[:k], m.n_slots, pixels=m.label_pixels)
+    return data.x_train[:k]
+
+
+@pytest.mark.parametrize("method", DEVICE_METHODS)
 def test_the_device_only_ever_gets_numpy(method):
     m, dev, data = build(method)
     m.train_batch(data.x_train[:16], data.y_train[:16], np.random.default_rng(1))
@@ -46,13 +60,12 @@ def test_the_device_only_ever_gets_numpy(method):
     assert dev.seen and all(t is np.ndarray for t in dev.seen)
 
 
-def test_mfff_gradient_never_goes_through_the_device():
+@pytest.mark.parametrize("method", MODEL_FREE_METHODS)
+def test_model_free_gradient_never_goes_through_the_device(method):
     """d loss / d h of a block equals the gradient with P(h) frozen as a constant: nothing flows into P."""
-    m, dev, data = build("mfff")
+    m, dev, data = build(method)
     block = m.blocks[0]
-    from physical.overlay import overlay
-
-    h = torch.from_numpy(overlay(data.x_train[:8], data.y_train[:8], m.n_slots)).requires_grad_(True)
+    h = torch.from_numpy(first_block_input(m, data)).requires_grad_(True)
     p = m.phys.measure(h)
     assert not p.requires_grad
     out = block(h, p)
@@ -60,6 +73,19 @@ def test_mfff_gradient_never_goes_through_the_device():
     w_direct = block.linear.weight[:, block.phys_features:]
     expected = (2 * out.detach()) @ w_direct.detach()
     torch.testing.assert_close(h.grad, expected)
+
+
+@pytest.mark.parametrize("method", MODEL_FREE_METHODS)
+def test_model_free_methods_never_use_a_model_of_the_device(method, monkeypatch):
+    """Training and prediction of the model-free methods never ask for a differentiable model of P."""
+    def no_model(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a model-free method used a model of the device")
+
+    monkeypatch.setattr(PhysicalLayer, "through_twin", no_model)
+    m, dev, data = build(method, inner_steps=2)
+    m.train_batch(data.x_train[:32], data.y_train[:32], np.random.default_rng(1))
+    m.predict(data.x_test[:4])
+    assert not hasattr(m, "twin") and dev.measurements > 0
 
 
 def test_pat_gradient_comes_from_the_twin_and_forward_values_from_the_device():
@@ -87,6 +113,31 @@ def test_mfff_inference_costs_labels_times_layers_per_sample():
     before = dev.measurements
     m.predict(data.x_test[:10])
     assert dev.measurements - before == 10 * 7 * 3 == 10 * m.measurements_per_prediction()
+
+
+# device rows per prediction as docs/physical.md states them, with chunks c(d) = ceil(d / n_in) of a block input
+# of d values: one pass (local, sf, pat, insilico) passes x (c(d_0) + (layers-1) c(width)); mfff: classes x
+# that; rf: passes x c(features)
+@pytest.mark.parametrize("method,layers,passes", [("local", 2, 1), ("local", 3, 2), ("sf", 2, 3), ("pat", 2, 2),
+                                                  ("insilico", 2, 1), ("rf", 2, 2), ("mfff", 2, 2)])
+def test_rows_per_prediction_match_the_docs(method, layers, passes):
+    m, dev, data = build(method, n_in=8, n_out=5, width=12, layers=layers, passes=passes)
+    chunks = -(-m.in_features // 8)  # first block input: 12 features (+ 8 label slots for mfff/pat/insilico)
+    hidden = -(-12 // 8)
+    per_pass = passes * (chunks + hidden * (layers - 1)) if method != "rf" else passes * chunks
+    expected = per_pass * (7 if method == "mfff" else 1)
+    assert m.measurements_per_prediction() == expected
+    before = dev.measurements
+    m.predict(data.x_test[:4])
+    assert dev.measurements - before == 4 * expected
+
+
+@pytest.mark.parametrize("method", ["local", "sf"])
+def test_local_training_measures_once_per_block_and_batch(method):
+    m, dev, data = build(method, inner_steps=3, passes=2)
+    before = dev.measurements
+    m.train_batch(data.x_train[:16], data.y_train[:16], np.random.default_rng(0))
+    assert dev.measurements - before == 16 * 2 * 2  # 2 blocks, 2 passes, one chunk each, 3 inner steps reuse it
 
 
 def test_inference_with_chunks_counts_every_device_row():

@@ -3,6 +3,7 @@ channel mixing, conditioning, noise, physics checks against closed forms, and th
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 
@@ -11,8 +12,10 @@ import pytest
 
 from hwsim.device import DeviceInfo
 from hwsim.errors import ConfigError, DataError, ShapeError
+from hwsim.nonideal import PROFILES, apply_profile, chain, find_clock
 from hwsim.quantise import quantise
 from hwsim.registry import create_device
+from physical.systems.optical import OpticalSystem
 
 #: test-sized configurations (the defaults are exercised by ``test_defaults``)
 SPECS = {
@@ -313,3 +316,47 @@ def test_surrogate_fits_a_nonlinear_map_and_round_trips(tmp_path):
         fit_surrogate(x, y[:10])
     with pytest.raises(ShapeError):
         model.predict(np.zeros((2, 4)))
+
+
+# -- decorrelation of the optical medium (the lab profile) ------------------------------------------
+
+def measure_in(dev, x, sizes=None):  # type: ignore[no-untyped-def]
+    """Measure ``x`` in one call or in consecutive calls of the given sizes."""
+    if sizes is None:
+        return dev.measure(x)
+    bounds = np.cumsum([0] + sizes)
+    return np.concatenate([dev.measure(x[s:e]) for s, e in zip(bounds[:-1], bounds[1:])])
+
+
+def test_lab_profile_decorrelates_the_optical_medium_on_the_simulated_clock():
+    """T <- sqrt(1-e) T + sqrt(e) N: the field correlation with the initial medium decays as exp(-t / tau),
+    and how the rows are split into calls changes nothing."""
+    fast = dataclasses.replace(PROFILES["lab"], decorrelation_time=20.0, sample_time=0.01)  # 100 rows per second
+    dev = apply_profile(OpticalSystem(n_in=16, n_out=64, pool=1), fast, seed=3)
+    optical = list(chain(dev))[-1]
+    x = np.random.default_rng(0).uniform(0, 1, (2000, 16))
+    measure_in(dev, x)  # 20 s of measurement time: one correlation time
+    assert find_clock(dev).t == pytest.approx(20.0)
+    assert optical.medium_correlation() == pytest.approx(np.exp(-1.0), abs=0.05)
+    # split differently, the same rows land on the same media
+    again = apply_profile(OpticalSystem(n_in=16, n_out=64, pool=1), fast, seed=3)
+    assert np.array_equal(measure_in(again, x, [1, 150, 849, 1000]), measure_in(apply_profile(
+        OpticalSystem(n_in=16, n_out=64, pool=1), fast, seed=3), x))
+    static = apply_profile(OpticalSystem(n_in=16, n_out=64, pool=1), dataclasses.replace(fast, decorrelation_time=0))
+    measure_in(static, x)
+    assert list(chain(static))[-1].medium_correlation() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_decorrelating_medium_state_round_trip():
+    fast = dataclasses.replace(PROFILES["lab"], decorrelation_time=5.0, sample_time=0.01)
+    x1, x2 = np.random.default_rng(1).uniform(0, 1, (2, 300, 16))
+    dev = apply_profile(OpticalSystem(n_in=16, n_out=32, pool=1), fast, seed=2)
+    measure_in(dev, x1)
+    saved = dev.state_dict()
+    y_cont = measure_in(dev, x2)
+    resumed = apply_profile(OpticalSystem(n_in=16, n_out=32, pool=1), fast, seed=2)
+    resumed.load_state_dict(saved)
+    assert np.array_equal(measure_in(resumed, x2), y_cont)
+    with pytest.raises(ConfigError):
+        list(chain(apply_profile(OpticalSystem(n_in=8), fast)))[-1].load_state_dict(
+            list(chain(dev))[-1].state_dict())

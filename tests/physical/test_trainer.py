@@ -1,7 +1,9 @@
-"""The run loop: run folder, measurement accounting, checkpoint/resume equal to an uninterrupted run."""
+"""The run loop: run folder, measurement and FLOP accounting, validation split and early stopping that never
+read the test split, checkpoint/resume equal to an uninterrupted run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -20,7 +22,7 @@ def cfg_for(tmp_path, method="mfff", **kw):  # type: ignore[no-untyped-def]
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
-    return {k: v.clone() for k, v in trainer.method.blocks.state_dict().items()}
+    return {f"{i}.{k}": v.clone() for i, m in enumerate(trainer.method.modules()) for k, v in m.state_dict().items()}
 
 
 def test_run_folder_and_measurement_accounting(tmp_path):
@@ -37,6 +39,12 @@ def test_run_folder_and_measurement_accounting(tmp_path):
     assert result.measurements_eval == 3 * (52 + 50) * 7 * 2
     assert result.measurements == result.measurements_train + result.measurements_eval
     assert lines[-1]["measurements"] == result.measurements
+    # digital FLOPs: every epoch the same work; a prediction costs the blocks' matrix products
+    assert result.flops_train > 0 and result.flops_twin == 0
+    assert lines[0]["flops_train"] * 3 == result.flops_train
+    width, inputs = 20, 20 + 20  # block 0: [P(h); h] of 20 + 20 values -> 20
+    assert result.flops_per_prediction == 7 * 2 * (2 * inputs * width)  # labels x blocks x one matrix product
+    assert [h["rows"] for h in result.history] == [2 * 206 * 2 * e for e in (1, 2, 3)]
     hs = json.loads((run / "handshake.json").read_text())
     assert hs["device"]["name"] == "reference" and hs["schema_hash"]
 
@@ -49,23 +57,34 @@ def test_same_seed_same_result_other_seed_other_result(tmp_path):
     assert (a.train_acc, a.test_acc) != (c.train_acc, c.test_acc)
 
 
-@pytest.mark.parametrize("method,profile", [("mfff", "bench"), ("pat", None)])
-def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, method, profile):
-    full = Trainer(cfg_for(tmp_path, method, profile=profile, name="full"))
+RESUMED = [("mfff", "bench", {}), ("pat", None, {}),
+           ("local", "bench", {"val_fraction": 0.2, "lr_schedule": "cosine", "passes": 2, "inner_steps": 2}),
+           ("sf", None, {"val_fraction": 0.2, "class_vectors": "mean"}), ("sf", "lab", {"val_fraction": 0.2}),
+           ("mlp", None, {"val_fraction": 0.2, "lr_schedule": "cosine", "mlp_hidden": "16,16", "physical": False})]
+
+
+@pytest.mark.parametrize("method,profile,kw", RESUMED)
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, method, profile, kw):
+    if profile == "lab":  # a medium that decorrelates within the run: the device's state must resume too
+        kw = {**kw, "system": "optical?n_in=20&n_out=32&pool=1&decorrelation_time=2&decorrelation_step=0.2"}
+    cfg_for_kw = lambda **more: cfg_for(tmp_path, method, profile=profile, **kw, **more)  # noqa: E731
+    full = Trainer(cfg_for_kw(name="full"))
     r_full = full.run()
     w_full = weights(full)
     full.close()
 
-    part = Trainer(cfg_for(tmp_path, method, profile=profile, name="part"))
+    part = Trainer(cfg_for_kw(name="part"))
     part.run(until=2)  # "interrupted" after epoch 2: its checkpoint is on disk
     part.close()
-    resumed = Trainer(cfg_for(tmp_path, method, profile=profile, name="part"), resume=True)
+    resumed = Trainer(cfg_for_kw(name="part"), resume=True)
     assert resumed.epoch == 2
     r_res = resumed.run()
     for k, v in w_full.items():
         torch.testing.assert_close(weights(resumed)[k], v, rtol=0, atol=0)
     assert (r_res.test_acc, r_res.train_acc, r_res.measurements) == (r_full.test_acc, r_full.train_acc,
                                                                       r_full.measurements)
+    assert (r_res.best_epoch, r_res.val_acc, r_res.flops_train, r_res.history) == (
+        r_full.best_epoch, r_full.val_acc, r_full.flops_train, r_full.history)
     resumed.close()
     lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
@@ -104,3 +123,46 @@ def test_logreg_baseline(tmp_path):
     r = train(cfg_for(tmp_path, method="logreg"), record=False)
     assert r.measurements == 0 and r.test_acc > 0.8  # the 7-vowel subset is nearly linearly separable
     np.testing.assert_equal(r.epochs, 0)
+
+
+def test_resume_needs_a_run_record(tmp_path):
+    with pytest.raises(ConfigError, match="record=True"):
+        Trainer(cfg_for(tmp_path), resume=True, record=False)
+
+
+@pytest.mark.parametrize("method,profile", [("local", None), ("sf", "lab"), ("mfff", None), ("mlp", None)])
+def test_early_stopping_never_reads_the_test_split(tmp_path, method, profile):
+    """A test split of garbage (random features, random labels, same shape) changes the test accuracy and
+    nothing else: the same validation history, kept epoch, stopping epoch, weights and device rows."""
+    system = "optical?n_in=20&n_out=32&pool=1&decorrelation_time=5" if profile else "reference?n_in=20&n_out=20"
+    cfg = cfg_for(tmp_path, method, system=system, profile=profile, epochs=8, val_fraction=0.25, patience=2,
+                  eval_every=1, physical=method != "mlp", mlp_hidden="16")
+    runs = []
+    for poison in (False, True):
+        trainer = Trainer(cfg, record=False)
+        if poison:
+            rng = np.random.default_rng(99)
+            d = trainer.data
+            trainer.data = dataclasses.replace(d, x_test=rng.normal(0, 50, d.x_test.shape).astype(np.float32),
+                                               y_test=rng.integers(0, d.n_classes, len(d.y_test)))
+        result = trainer.run()
+        runs.append((result, weights(trainer)))
+        trainer.close()
+    (clean, w_clean), (bad, w_bad) = runs
+    assert [h["val_acc"] for h in clean.history] == [h["val_acc"] for h in bad.history]
+    assert (clean.best_epoch, clean.epochs, clean.val_acc, clean.measurements) == (
+        bad.best_epoch, bad.epochs, bad.val_acc, bad.measurements)
+    for k, v in w_clean.items():
+        torch.testing.assert_close(w_bad[k], v, rtol=0, atol=0)
+    assert [h["test_acc"] for h in clean.history] != [h["test_acc"] for h in bad.history]
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(tmp_path):
+    trainer = Trainer(cfg_for(tmp_path, "local", epochs=30, val_fraction=0.25, patience=3, lr=0.05), record=False)
+    result = trainer.run()
+    vals = [h["val_acc"] for h in result.history]
+    assert result.best_epoch == 1 + int(np.argmax(vals)) and result.val_acc == max(vals)
+    assert result.epochs == len(vals) and (result.epochs == 30 or result.epochs - result.best_epoch == 3)
+    assert result.test_acc == pytest.approx(result.history[result.best_epoch - 1]["test_acc"])
+    assert len(trainer.data.y_val) == round(0.25 * 206) and len(trainer.data.y_train) == 206 - len(trainer.data.y_val)
+    trainer.close()
