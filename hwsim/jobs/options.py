@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hwsim.jobs.local import LocalBackend
-from hwsim.jobs.ray_backend import RayBackend
+from hwsim.jobs.ray_backend import RayBackend, import_ray
 from hwsim.jobs.runner import Backend
 
 
@@ -30,5 +30,6 @@ def backend_from_args(args: argparse.Namespace, threads: int = 1) -> Backend:
     """The back end the options of :func:`add_backend_options` ask for, each job on ``threads`` threads."""
     if args.ray is None:
         return LocalBackend(workers=args.jobs or args._default_jobs, threads=threads)
+    import_ray()  # --ray without Ray installed stops here, before any work, saying how to install it
     return RayBackend(address=args.ray, workers=args.jobs, threads=threads, max_retries=args.retries,
                       worker_data=args.worker_data, ship_data=not args.no_ship_data)
