@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import data_equivalence
 
+import agents  # noqa: F401  (registers the environments)
 from agents.abr.evaluate import evaluate_abr
 from agents.abr.sim import ABRSimulator, qoe_lin
 from agents.abr.baselines import BBA, RateBased, RobustMPC
@@ -167,11 +170,6 @@ def test_fcc_protocol_bba_and_mpc():
 
 
 def test_native_vector_env_matches_sync_vector_env():
-    import gymnasium as gym
-    from gymnasium.utils.env_checker import data_equivalence
-
-    import agents  # noqa: F401
-
     actions = np.random.default_rng(0).integers(6, size=(60, 3))
     runs = []
     for mode in ("vector_entry_point", "sync"):
@@ -246,10 +244,6 @@ def test_robust_mpc_breaks_exact_ties_by_the_plan_not_by_rounding():
 
 
 def test_native_vector_env_same_step_autoreset_matches_sync():
-    import gymnasium as gym
-
-    import agents  # noqa: F401
-
     actions = np.random.default_rng(1).integers(6, size=(100, 3))
     runs = []
     for mode in ("vector_entry_point", "sync"):
