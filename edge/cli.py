@@ -161,6 +161,9 @@ def _inputs_for(manifest: dict[str, Any], files: Sequence[str] | None, seed: int
     for s in specs:
         shape = [1 if d == "batch" else int(d) for d in s["shape"]]
         dtype = np.dtype(s["dtype"])
+        if "value" in s:  # specialised at compile time: the one value the model takes
+            out.append(np.asarray(s["value"], dtype))
+            continue
         out.append(rng.standard_normal(shape).astype(dtype) if dtype.kind == "f" else np.zeros(shape, dtype))
     return out
 

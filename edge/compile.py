@@ -296,7 +296,8 @@ def transform_params(executable: Any, spec: TargetSpec, params: list[np.ndarray]
 def _verify(compiled: CompiledModel, imported: ImportedModel, host_exec: Any, atol: float,
             rtol: float) -> dict[str, Any]:
     samples = sample_inputs(imported.example_inputs, dynamic_batch=imported.dynamic_batch,
-                            special_values=imported.special_values)
+                            special_values=imported.special_values,
+                            fixed=[k for k, s in enumerate(imported.inputs) if s.value is not None])
     source = "PyTorch" if imported.source_kind == "torch" else "ONNX Runtime"
     if compiled.runnable():
         with stage("verify", f"running the model compiled for '{compiled.spec.name}' on sample inputs"):

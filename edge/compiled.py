@@ -18,7 +18,7 @@ import numpy as np
 from edge.artifact import export as export_artifact
 from edge.cuda_aot import nvcc_path
 from edge.errors import InputMismatchError, TargetMismatchError
-from edge.specs import TensorSpec, shape_text
+from edge.specs import TensorSpec, runtime_inputs, shape_text
 from edge.targets import TargetSpec, cuda_available, local_arch
 from edge.tensors import InputStage, StaticCall, flatten_outputs, to_tvm
 
@@ -105,11 +105,13 @@ class CompiledModel:
         self._stage = InputStage(self._device)
         self._lock = threading.Lock()
         signature = [(s.shape, s.dtype) for s in self.inputs]
-        if StaticCall.possible(self._device, signature):
+        specialised = any(s.value is not None for s in self.inputs)  # calls pass them: the checking path
+        if not specialised and StaticCall.possible(self._device, signature):
             self._static = StaticCall(self._main, self._weights, signature, self._device, self._lock)
 
     def check_inputs(self, arrays: Sequence[Any]) -> list[np.ndarray]:
-        """Inputs as contiguous numpy arrays, or :class:`InputMismatchError` saying what is wrong."""
+        """The inputs ``main`` takes as contiguous numpy arrays (inputs specialised at compile time checked
+        and left out), or :class:`InputMismatchError` saying what is wrong."""
         if len(arrays) != len(self.inputs):
             names = ", ".join(f"{s.name}{shape_text(s.shape)}" for s in self.inputs)
             raise InputMismatchError(f"the model takes {len(self.inputs)} input(s) ({names}), got {len(arrays)}")
@@ -128,7 +130,7 @@ class CompiledModel:
                 raise InputMismatchError(
                     f"input '{spec.name}' must have shape {shape_text(spec.shape)}, got {tuple(a.shape)}" + hint)
             out.append(a if a.flags.c_contiguous else a.copy(order="C"))  # rank 0 stays rank 0
-        return out
+        return runtime_inputs(self.inputs, out)
 
     def run_list(self, *arrays: Any) -> list[np.ndarray]:
         """Run the model; every output as a numpy array, in order."""

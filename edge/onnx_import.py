@@ -5,7 +5,9 @@ The model is read and checked, rewritten into forms the TVM 0.27 frontend import
 operators checked by domain and name (:mod:`edge.onnx_support`), its
 input shapes fixed (declared static dimensions; example inputs or ``input_shapes`` for the free ones; a
 free leading dimension is the batch), then converted inside the ``import`` stage, so a frontend failure
-is an hwsim error naming the node. The reference is ONNX Runtime on the model as given (not rewritten).
+is an hwsim error naming the node. Given example inputs and static shapes, the model is specialised where
+TVM needs constants (:mod:`edge.onnx_specialise`). The reference is ONNX Runtime on the model as given
+(not rewritten).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from edge.errors import ModelFileError, UnsupportedOperator
 from edge.onnx_converters import local_converters
 from edge.onnx_rewrites import apply_rewrites
+from edge.onnx_specialise import fold_static_shapes, specialise_shape_inputs
 from edge.onnx_support import check_onnx_ops
 from edge.specs import BATCH, ImportedModel, TensorSpec, as_numpy_list, bound_batch, output_specs, shape_text
 from edge.stages import stage
@@ -193,26 +196,38 @@ def import_onnx(model: Any, example_inputs: Sequence[Any] | None, max_batch: int
     proto = onnx.ModelProto()
     proto.CopyFrom(original)
     rewrites = apply_rewrites(proto)
+    renamed = [i.name for i in proto.graph.input]  # the user's inputs, in order, renamed to identifiers
+    dynamic = max_batch is not None
+    frozen: set[str] = set()
+    if examples is not None and not dynamic:
+        frozen = set(specialise_shape_inputs(proto, dict(zip(renamed, examples))))
+    if not dynamic:
+        folded = fold_static_shapes(proto, {n: c for n, (_, c) in zip(renamed, shapes)})
+        if folded:
+            rewrites["static-shapes"] = folded
+    if frozen:
+        rewrites["specialised-inputs"] = len(frozen)
     check_onnx_ops(proto.graph)
     _check_outputs(proto.graph, label)
-    graph_inputs = list(proto.graph.input)  # the user's inputs, in order, renamed to identifiers
-    assert len(graph_inputs) == len(user_inputs)
     rng = np.random.default_rng(0)
     shape_dict: dict[str, list[Any]] = {}
     dtype_dict: dict[str, str] = {}
     specs: list[TensorSpec] = []
     example_np: list[np.ndarray] = []
     batch_var = tvm.tirx.Var(BATCH, "int64")
-    dynamic = max_batch is not None
-    for k, (inp, user, (dtype, concrete)) in enumerate(zip(graph_inputs, user_inputs, shapes)):
+    for k, (name, user, (dtype, concrete)) in enumerate(zip(renamed, user_inputs, shapes)):
         if dynamic and not concrete:
             raise ShapeError(f"input {user.name} is a scalar; dynamic_batch needs a batch dimension")
-        shape_dict[inp.name] = [batch_var if (dynamic and i == 0) else c for i, c in enumerate(concrete)]
-        dtype_dict[inp.name] = dtype
+        example = examples[k].astype(dtype, copy=False) if examples is not None else _example(rng, concrete, dtype)
+        example_np.append(example)
+        if name in frozen:
+            specs.append(TensorSpec(user.name, tuple(int(c) for c in concrete), dtype, None, example.copy()))
+            continue
+        shape_dict[name] = [batch_var if (dynamic and i == 0) else c for i, c in enumerate(concrete)]
+        dtype_dict[name] = dtype
         specs.append(TensorSpec(user.name, tuple(None if (dynamic and i == 0) else int(c)
                                                 for i, c in enumerate(concrete)), dtype, max_batch))
-        example_np.append(examples[k].astype(dtype, copy=False) if examples is not None
-                          else _example(rng, concrete, dtype))
+    n_runtime = len(specs) - len(frozen)
     with stage("import", f"the TVM ONNX frontend converting {label}"), warnings.catch_warnings(), \
             contextlib.redirect_stdout(io.StringIO()), local_converters():
         warnings.simplefilter("ignore")
@@ -223,10 +238,10 @@ def import_onnx(model: Any, example_inputs: Sequence[Any] | None, max_batch: int
             raise UnsupportedOperator("ONNX", {str(exc): ["?"]}) from exc
         mod, params = relax.frontend.detach_params(mod)
         np_params = [p.numpy() for p in params.get("main", [])]
-        mod = bound_batch(mod, len(specs), max_batch)
+        mod = bound_batch(mod, n_runtime, max_batch)
         main = mod["main"]
         outputs = output_specs(main)
-    param_names = [v.name for v in main.params[len(specs):]]
+    param_names = [v.name for v in main.params[n_runtime:]]
     return ImportedModel(mod, np_params, param_names, specs, outputs, "onnx", hashlib.sha256(blob).hexdigest(),
                          example_np, ort_reference(blob, [s.name for s in specs]), max_batch,
                          rewrites=rewrites, special_values=_uses(proto.graph, SPECIAL_VALUE_OPS))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge.errors import UnsupportedOperator
+from edge.onnx_converters import LOCAL_CONVERTERS
 
 STANDARD_DOMAINS = ("", "ai.onnx")
 MS_DOMAIN = "com.microsoft"
@@ -28,7 +29,7 @@ def _tables() -> tuple[frozenset[str], frozenset[str]]:
     import onnx.defs
     from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
 
-    converted = frozenset(_get_convert_map())
+    converted = frozenset(_get_convert_map()) | frozenset(LOCAL_CONVERTERS)
     standard = frozenset(s.name for s in onnx.defs.get_all_schemas_with_history() if s.domain in STANDARD_DOMAINS)
     return converted, standard
 

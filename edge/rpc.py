@@ -107,7 +107,9 @@ class RemoteModel:
             if str(a.dtype) != spec.dtype or not spec.matches(a.shape):
                 raise InputMismatchError(f"input '{spec.name}' must be {spec.dtype} {spec.to_json()['shape']}, "
                                          f"got {a.dtype} {list(a.shape)}")
-            out.append(self._put(a))
+            spec.check_value(a)
+            if spec.value is None:
+                out.append(self._put(a))
         return out
 
     def __call__(self, *arrays: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edge.errors import InputMismatchError
 from hwsim.errors import ConfigError, ShapeError
 
 BATCH = "batch"  # name of the symbolic batch dimension
@@ -31,6 +32,8 @@ class TensorSpec:
     shape: tuple[int | None, ...]
     dtype: str
     max_batch: int | None = None
+    # an input specialised at compile time (edge.onnx_specialise): the only value a call may pass
+    value: np.ndarray | None = field(default=None, compare=False, hash=False)
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form (``"batch"`` for a symbolic dimension)."""
@@ -38,13 +41,24 @@ class TensorSpec:
                                "dtype": self.dtype}
         if self.max_batch is not None:
             out["max_batch"] = self.max_batch
+        if self.value is not None:
+            out["value"] = np.asarray(self.value).tolist()
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TensorSpec:
         """Inverse of :meth:`to_json`."""
+        value = np.asarray(data["value"], dtype=data["dtype"]) if "value" in data else None
         return cls(data["name"], tuple(None if d == BATCH else int(d) for d in data["shape"]), data["dtype"],
-                   data.get("max_batch"))
+                   data.get("max_batch"), value)
+
+    def check_value(self, a: np.ndarray) -> None:
+        """For a specialised input, :class:`~edge.errors.InputMismatchError` unless ``a`` is its value."""
+        if self.value is not None and not np.array_equal(np.asarray(a), self.value):
+            raise InputMismatchError(
+                f"input '{self.name}' was fixed to {np.asarray(self.value).tolist()} when the model was compiled "
+                f"(TVM needs it constant: it gives a shape, axes or sizes), got {np.asarray(a).tolist()}; "
+                "compile again with this value as the example input")
 
     def matches(self, shape: Sequence[int]) -> bool:
         """True when a concrete ``shape`` fits this spec."""
@@ -83,6 +97,17 @@ class ImportedModel:
         for p in self.params:
             h.update(f"{p.shape}:{p.dtype};".encode())
         return h.hexdigest()
+
+
+def runtime_inputs(specs: Sequence[TensorSpec], arrays: Sequence[Any]) -> list[Any]:
+    """The arrays a compiled ``main`` takes: specialised inputs checked against their value and left out."""
+    out = []
+    for spec, a in zip(specs, arrays):
+        if spec.value is None:
+            out.append(a)
+        else:
+            spec.check_value(a)
+    return out
 
 
 def batch_bound(dynamic_batch: bool | int) -> int | None:

@@ -35,21 +35,24 @@ def _with_special_values(rng: np.random.Generator, a: np.ndarray) -> np.ndarray:
 
 
 def sample_inputs(examples: Sequence[np.ndarray], n_random: int = 2, dynamic_batch: bool = False,
-                  seed: int = 0, special_values: bool = False) -> list[tuple[str, list[np.ndarray]]]:
+                  seed: int = 0, special_values: bool = False,
+                  fixed: Sequence[int] = ()) -> list[tuple[str, list[np.ndarray]]]:
     """The example inputs, ``n_random`` random ones (floating inputs drawn like the example's values and
-    inside their range, other inputs as in the example), with ``dynamic_batch`` one of batch size 3, and
-    with ``special_values`` one with infinities and NaNs: ``[(label, arrays), ...]``."""
+    inside their range, other inputs and those at the ``fixed`` positions as in the example), with
+    ``dynamic_batch`` one of batch size 3, and with ``special_values`` one with infinities and NaNs:
+    ``[(label, arrays), ...]``."""
     rng = np.random.default_rng(seed)
     examples = [np.asarray(a) for a in examples]
     out = [("the example inputs", [a.copy() for a in examples])]
-    floating = [a.dtype.kind == "f" for a in examples]
+    floating = [a.dtype.kind == "f" and k not in fixed for k, a in enumerate(examples)]
     if not any(floating):
         return out
     for k in range(n_random):
         out.append((f"random input {k + 1}", [_random_like(rng, a) if f else a.copy()
                                                for a, f in zip(examples, floating)]))
     if special_values:
-        out.append(("an input with infinities and NaNs", [_with_special_values(rng, a) for a in examples]))
+        out.append(("an input with infinities and NaNs", [_with_special_values(rng, a) if f else a.copy()
+                                                           for a, f in zip(examples, floating)]))
     if dynamic_batch and all(floating):
         arrays = [(rng.standard_normal((3, *a.shape[1:])) * (float(np.std(a)) or 1.0)).astype(a.dtype)
                   for a in examples]
