@@ -67,6 +67,11 @@ def _fit(z: torch.Tensor, y: torch.Tensor, classes: int, c: float, init: tuple[t
     return w.detach(), b.detach()
 
 
+def _standardiser(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and std (at least 1e-6) of ``x``."""
+    return x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)
+
+
 def fit_readout(x: np.ndarray, y: np.ndarray, classes: int, x_val: np.ndarray | None = None,
                 y_val: np.ndarray | None = None, seed: int = 0) -> Readout:
     """Fit the read-out on ``(x, y)``, choosing ``C`` on ``(x_val, y_val)`` (see the module docstring)."""
@@ -82,8 +87,7 @@ def fit_readout(x: np.ndarray, y: np.ndarray, classes: int, x_val: np.ndarray | 
         x_val, y_val = x[order[:cut]], y[order[:cut]]
         fit_x, fit_y = x[order[cut:]], y[order[cut:]]
     xt = torch.from_numpy(fit_x)
-    mean = xt.mean(dim=0)
-    std = xt.std(dim=0).clamp_min(1e-6)
+    mean, std = _standardiser(xt)
     z = (xt - mean) / std
     yt = torch.from_numpy(fit_y)
     zv = (torch.from_numpy(np.asarray(x_val, np.float32)) - mean) / std
@@ -99,8 +103,7 @@ def fit_readout(x: np.ndarray, y: np.ndarray, classes: int, x_val: np.ndarray | 
     acc, c, params = best
     if refit:  # the chosen C on every training row
         xt = torch.from_numpy(x)
-        mean = xt.mean(dim=0)
-        std = xt.std(dim=0).clamp_min(1e-6)
+        mean, std = _standardiser(xt)
         params = _fit((xt - mean) / std, torch.from_numpy(y), classes, c, params)
     return Readout(mean, std, params[0], params[1], c, acc)
 

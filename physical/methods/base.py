@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -83,6 +84,21 @@ class Method:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
         raise NotImplementedError
+
+
+def cosine_schedule(step: int, total: int) -> float:
+    """The factor of a cosine learning-rate decay from 1 at step 0 to 0 at ``total`` (constant after)."""
+    if total <= 0:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+
+
+def apply_lr_schedule(opt: torch.optim.Optimizer, schedule: str, base_lr: float, step: int, total: int) -> None:
+    """Set ``opt``'s learning rate for ``step`` of ``total``: ``cosine`` decays ``base_lr``, ``constant``
+    leaves it as it is."""
+    if schedule == "cosine":
+        for group in opt.param_groups:
+            group["lr"] = base_lr * cosine_schedule(step, total)
 
 
 @contextmanager

@@ -31,14 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from physical.blocks import PhysicalLayer, build_blocks
-from physical.methods.base import Method, seeded
-
-
-def cosine_schedule(step: int, total: int) -> float:
-    """The factor of a cosine learning-rate decay from 1 at step 0 to 0 at ``total`` (constant after)."""
-    if total <= 0:
-        return 1.0
-    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+from physical.methods.base import Method, apply_lr_schedule, seeded
 
 
 def similarity_matching(z: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -91,9 +84,7 @@ class LayerLocal(Method):
             p = self._features(h)  # measured once per batch and block: a constant
             total = 0.0
             for k in range(max(1, self.cfg.inner_steps)):
-                if self.cfg.lr_schedule == "cosine":
-                    for group in opt.param_groups:
-                        group["lr"] = self.cfg.lr * cosine_schedule(self.steps + k, self.total_steps)
+                apply_lr_schedule(opt, self.cfg.lr_schedule, self.cfg.lr, self.steps + k, self.total_steps)
                 loss = self.local_loss(layer, block(h, p), labels)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

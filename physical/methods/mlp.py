@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.errors import ConfigError
-from physical.methods.base import Method, seeded
-from physical.methods.local import cosine_schedule
+from physical.methods.base import Method, apply_lr_schedule, seeded
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -65,9 +64,7 @@ class DigitalMLP(Method):
 
     def train_batch(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
         """One Adam step on the cross-entropy of a batch."""
-        if self.cfg.lr_schedule == "cosine":
-            for group in self.opt.param_groups:
-                group["lr"] = self.cfg.bp_lr * cosine_schedule(self.steps, self.total_steps)
+        apply_lr_schedule(self.opt, self.cfg.lr_schedule, self.cfg.bp_lr, self.steps, self.total_steps)
         loss = F.cross_entropy(self.net(torch.from_numpy(np.asarray(x, np.float32))),
                                torch.from_numpy(np.asarray(y, np.int64)))
         self.opt.zero_grad(set_to_none=True)
