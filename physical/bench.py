@@ -24,26 +24,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-
+from hwsim.cli.sweep import label_of, prepare, train_job
 from hwsim.errors import ConfigError
+from hwsim.jobs import Backend, Job, JobsReport, add_backend_options, backend_from_args, run_jobs
 from hwsim.nonideal import profile_names
-from hwsim.progress import progress, progress_enabled
+from hwsim.progress import progress_enabled
 from hwsim.report import mean_std, write_bench
 from physical.config import PhysicalTrainConfig, make_config
 from physical.cost_curves import TARGETS, cost_to_reach, mean_curve, plot_curves, rows_at_accuracy
 from physical.datasets import DATASETS
 from physical.methods import MODEL_FREE
 from physical.peers import PEERS, peer_configs
-from physical.trainer import Trainer, train
+from physical.trainer import Trainer
 
 SYSTEMS = ("optical", "acoustic", "microwave", "duffing", "oscillators")
 METHODS = ("mfff", "local", "sf", "pat", "insilico")
@@ -110,17 +107,18 @@ def plan(mode: str, datasets: Sequence[str], systems: Sequence[str], methods: Se
     return cells
 
 
-def _key(cfg: PhysicalTrainConfig) -> str:
+def _identity(cfg: PhysicalTrainConfig) -> dict[str, Any]:
+    """What makes two runs the same computation: the config with its seed, but neither the system nor the
+    profile of a run without the device (the backprop ablation of two methods is one run)."""
     d = cfg.to_dict()
-    if not cfg.uses_device:  # a run without the device depends on neither the system nor the profile
+    if not cfg.uses_device:
         d["system"] = None
         d["profile"] = None
-    return json.dumps(d, sort_keys=True)
+    return d
 
 
-def _run(cfg_dict: dict[str, Any]) -> dict[str, Any]:
-    torch.set_num_threads(1)
-    return train(PhysicalTrainConfig.from_dict(cfg_dict), record=False).to_dict()
+def _key(cfg: PhysicalTrainConfig) -> str:
+    return json.dumps(_identity(cfg), sort_keys=True)
 
 
 def _report(done: int, total: int, cfg: PhysicalTrainConfig, result: dict[str, Any]) -> None:
@@ -133,32 +131,30 @@ def _report(done: int, total: int, cfg: PhysicalTrainConfig, result: dict[str, A
           file=sys.stderr, flush=True)
 
 
-def run_all(configs: list[PhysicalTrainConfig], jobs: int) -> dict[str, dict[str, Any]]:
-    """Run every distinct config once (``jobs`` processes in parallel); results keyed by :func:`_key`."""
+def run_all(configs: list[PhysicalTrainConfig], backend: Backend | None = None,
+            store: str | Path | None = None) -> tuple[dict[str, dict[str, Any]], JobsReport]:
+    """Run every distinct config once as a job of :mod:`hwsim.jobs` on ``backend`` (default: this process),
+    skipping those finished in ``store``; the results keyed by :func:`_key`, and the jobs' report."""
     unique: dict[str, PhysicalTrainConfig] = {}
     for cfg in configs:
         unique.setdefault(_key(cfg), cfg)
     # device-heavy runs first, so the cheap ones fill the gaps at the end
     order = sorted(unique, key=lambda k: (not unique[k].uses_device, k))
-    results: dict[str, dict[str, Any]] = {}
-    bar = progress(total=len(order), desc="bench physical")
+    jobs = prepare([Job(train_job, unique[k].to_dict(), label=label_of(unique[k]), identity=_identity(unique[k]))
+                    for k in order])
+    by_job = {job.key: unique[k] for job, k in zip(jobs, order)}
+
+    def report_line(job: Job, record: dict[str, Any], done: int, total: int) -> None:
+        _report(done, total, by_job[job.key], record["result"])
+
     try:
-        if jobs <= 1:
-            for k in order:
-                results[k] = _run(unique[k].to_dict())
-                bar.update(1)
-                _report(len(results), len(order), unique[k], results[k])
-        else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
-                futures = {pool.submit(_run, unique[k].to_dict()): k for k in order}
-                for fut in as_completed(futures):
-                    k = futures[fut]
-                    results[k] = fut.result()
-                    bar.update(1)
-                    _report(len(results), len(order), unique[k], results[k])
-    finally:
-        bar.close()
-    return results
+        report = run_jobs(jobs, backend, store=store, desc="bench physical", on_result=report_line)
+    except KeyboardInterrupt:
+        if store is not None:
+            print(f"interrupted: the finished runs are kept in {store}; run the same command to resume",
+                  file=sys.stderr)
+        raise
+    return {k: report.records[job.key]["result"] for job, k in zip(jobs, order)}, report
 
 
 def _mean(results: list[dict[str, Any]], key: str) -> float:
@@ -300,7 +296,9 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--methods", help=f"comma-separated subset of {','.join(METHODS)}")
     p.add_argument("--profiles", help="comma-separated profiles (default: ideal, and ideal,lab on mnist1d)")
     p.add_argument("--epochs", type=int, help="override every cell's epochs")
-    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel runs (default 2)")
+    p.add_argument("--store", metavar="DIR",
+                   help="keep each finished run in DIR; running the same command again skips them (resume)")
+    add_backend_options(p, default_jobs=min(2, os.cpu_count() or 1), jobs_flags=("--jobs", "--workers"))
     args = p.parse_args(argv)
     mode = "quick" if args.quick else "full"
     seeds = args.seeds or (2 if args.quick else 5)
@@ -314,23 +312,24 @@ def main(argv: Sequence[str]) -> int:
         raise ConfigError("nothing to run: the chosen data sets and systems do not meet (vowels run on acoustic only)")
     configs = [c for cell in cells for i, cfg in enumerate(cell["configs"])
                for c in (cfg, *cell["peers"][i].values())]
-    t0 = time.perf_counter()
-    results = run_all(configs, args.jobs)
-    elapsed = time.perf_counter() - t0
+    backend = backend_from_args(args)
+    results, report = run_all(configs, backend, args.store)
+    elapsed = report.elapsed_s
     rows = rows_for(cells, results)
     claims = verdicts(rows)
     folder = Path(args.plots) if args.plots else (Path(args.json).parent if args.json else None)
     stem = Path(args.json).stem if args.json else "physical"
     plots = write_plots(rows, folder, stem) if folder is not None else []
-    write_bench(args.json, "physical", rows, COLUMNS, mode=mode, seeds=seeds, jobs=args.jobs,
-                elapsed_s=round(elapsed, 1), system_specs=SYSTEM_SPECS, verdicts=claims, plots=plots,
+    write_bench(args.json, "physical", rows, COLUMNS, mode=mode, seeds=seeds, backend=report.backend,
+                ran=report.ran, skipped=report.skipped, placement=report.placement(), elapsed_s=round(elapsed, 1),
+                system_specs=SYSTEM_SPECS, verdicts=claims, plots=plots,
                 note="rows: device rows of training and twin data; gflop: digital FLOPs of training and twin fit "
                      "(torch FlopCounterMode); hw_h: rows x the system's declared time per row; wall_s is per run, "
-                     "measured with --jobs runs sharing the machine",
+                     "measured with --jobs runs sharing the machine (or on the Ray workers of --ray)",
                 runs=[{"key": json.loads(k), "result": v} for k, v in results.items()])
     for c in claims:
         print(c["text"])
     for path in plots:
         print(f"wrote {path}")
-    print(f"{len(results)} runs in {elapsed:.0f} s")
+    print("\n".join(report.summary_lines()))
     return 0

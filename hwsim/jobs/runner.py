@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from hwsim.data import fetch
 from hwsim.jobs.errors import JobError
@@ -95,11 +95,13 @@ def unique_jobs(jobs: Sequence[Job]) -> list[Job]:
 
 
 def run_jobs(jobs: Sequence[Job], backend: Backend | None = None, store: ResultStore | str | Path | None = None,
-             desc: str = "jobs", raise_on_failure: bool = True) -> JobsReport:
+             desc: str = "jobs", raise_on_failure: bool = True,
+             on_result: Callable[[Job, dict[str, Any], int, int], None] | None = None) -> JobsReport:
     """Run every job not already finished in ``store`` on ``backend`` (default: this process) and return
     the :class:`JobsReport`. A failed job does not stop the others; with ``raise_on_failure`` a
     :class:`JobError` names it afterwards (the finished ones are in the store, so rerunning runs only the
-    failed ones)."""
+    failed ones). ``on_result(job, record, finished, total)`` is called here as each job that ran now
+    finishes (``finished`` counts the skipped ones too, ``total`` the distinct jobs)."""
     backend = backend or LocalBackend()
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     jobs = list(jobs)
@@ -121,6 +123,8 @@ def run_jobs(jobs: Sequence[Job], backend: Backend | None = None, store: ResultS
             records[job.key] = store.save(job, outcome["result"], outcome["where"], outcome["wall_s"])
             report.ran += 1
             nodes[str(outcome["where"].get("node"))] += 1
+            if on_result is not None:
+                on_result(job, records[job.key], report.ran + report.skipped, len(todo_unique))
         else:
             report.failed.append((job, {**outcome["error"], "where": outcome.get("where", {})}))
         bar.update(1)
