@@ -27,19 +27,16 @@ own drift, noise, random Poisson jumps and lost replies throughout.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
-import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
+from hwsim.cli.sweep import prepare, train_job
 from hwsim.errors import ConfigError
+from hwsim.jobs import Job, add_backend_options, backend_from_args, run_jobs
 from hwsim.nonideal import Perturbation, apply_profile, find_clock, find_wrapper, get_profile
-from hwsim.progress import progress
 from hwsim.registry import create_device
 from hwsim.report import mean_std, write_bench
 from physical.bench import SYSTEM_SPECS
@@ -135,13 +132,21 @@ def run_decorrelation(cfg: PhysicalTrainConfig, variant: str, epochs: int, tau: 
         device.close()
 
 
-def _run(job: tuple[str, dict[str, Any], str, dict[str, Any]]) -> dict[str, Any]:
-    torch.set_num_threads(1)
-    kind, cfg_dict, variant, params = job
-    cfg = PhysicalTrainConfig.from_dict(cfg_dict)
-    if kind == "jump":
+def case_job(case: dict[str, Any]) -> dict[str, Any]:
+    """One case as a job of :mod:`hwsim.jobs`: ``{"kind", "config" (a PhysicalTrainConfig dict with its
+    seed), "variant", "params"}`` -> the result of :func:`run_jump` or :func:`run_decorrelation`."""
+    cfg, variant, params = PhysicalTrainConfig.from_dict(case["config"]), case["variant"], case["params"]
+    if case["kind"] == "jump":
         return run_jump(cfg, variant, params["before"], params["after"], params["magnitude"])
     return run_decorrelation(cfg, variant, params["epochs"], params["tau"], params["refit_every"])
+
+
+def case_jobs(cases: list[dict[str, Any]]) -> list[Job]:
+    """The cases as jobs, each with the registered data sets it reads (found once per data set and device)."""
+    jobs = [Job(case_job, case, label=f"{case['config']['profile']} {case['variant']} s{case['config']['seed']}")
+            for case in cases]
+    found = prepare([Job(train_job, case["config"]) for case in cases])
+    return [replace(job, needs=f.needs) for job, f in zip(jobs, found)]
 
 
 def _stat(values: list[float]) -> str:
@@ -200,7 +205,9 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--decorrelation-time", type=float, default=1200.0,
                    help="field correlation time of the medium in seconds (default 1200: 20 minutes)")
     p.add_argument("--refit-every", type=int, default=2, help="pat-refit: refit the twin every N epochs (default 2)")
-    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel cases (default 2)")
+    p.add_argument("--store", metavar="DIR",
+                   help="keep each finished case in DIR; running the same command again skips them (resume)")
+    add_backend_options(p, default_jobs=min(2, os.cpu_count() or 1), jobs_flags=("--jobs", "--workers"))
     args = p.parse_args(argv)
     variants = [v.strip() for v in (args.variants or ",".join(v for v in VARIANTS if v != "sf")).split(",")
                 if v.strip()]
@@ -227,20 +234,11 @@ def main(argv: Sequence[str]) -> int:
             for seed in range(seeds):
                 cfg = make_config(args.dataset, system=spec, method=VARIANTS[variant][0], seed=seed, profile=profile,
                                   epochs=before + after, eval_every=10 ** 6, eval_train_samples=0, **budget)
-                cases.append(((profile, variant), (args.kind, cfg.to_dict(), variant, params)))
-    t0 = time.perf_counter()
-    outcomes: list[dict[str, Any]] = []
-    bar = progress(total=len(cases), desc="bench perturbation")
-    if args.jobs <= 1:
-        for _, job in cases:
-            outcomes.append(_run(job))
-            bar.update(1)
-    else:
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("fork")) as pool:
-            for out in pool.map(_run, [job for _, job in cases]):
-                outcomes.append(out)
-                bar.update(1)
-    bar.close()
+                cases.append(((profile, variant), {"kind": args.kind, "config": cfg.to_dict(), "variant": variant,
+                                                   "params": params}))
+    backend = backend_from_args(args)
+    report = run_jobs(case_jobs([case for _, case in cases]), backend, store=args.store, desc="bench perturbation")
+    outcomes = report.results
     rows = []
     for profile in profiles:
         for variant in variants:
@@ -256,5 +254,7 @@ def main(argv: Sequence[str]) -> int:
     write_bench(args.json, "perturbation", rows, columns, kind=args.kind, system=spec, dataset=args.dataset,
                 magnitude=args.magnitude, decorrelation_time_s=args.decorrelation_time,
                 refit_every=args.refit_every, before_epochs=before, after_epochs=after, budget=budget,
-                elapsed_s=round(time.perf_counter() - t0, 1))
+                elapsed_s=round(report.elapsed_s, 1), backend=report.backend, ran=report.ran, skipped=report.skipped,
+                placement=report.placement())
+    print("\n".join(report.summary_lines()))
     return 0
