@@ -300,6 +300,7 @@ def main(argv: Sequence[str]) -> int:
                    help="keep each finished run in DIR; running the same command again skips them (resume)")
     add_backend_options(p, default_jobs=min(2, os.cpu_count() or 1), jobs_flags=("--jobs", "--workers"))
     args = p.parse_args(argv)
+    backend = backend_from_args(args)  # --ray without Ray stops here, before any work
     mode = "quick" if args.quick else "full"
     seeds = args.seeds or (2 if args.quick else 5)
     if seeds < 1:
@@ -312,7 +313,6 @@ def main(argv: Sequence[str]) -> int:
         raise ConfigError("nothing to run: the chosen data sets and systems do not meet (vowels run on acoustic only)")
     configs = [c for cell in cells for i, cfg in enumerate(cell["configs"])
                for c in (cfg, *cell["peers"][i].values())]
-    backend = backend_from_args(args)
     results, report = run_all(configs, backend, args.store)
     elapsed = report.elapsed_s
     rows = rows_for(cells, results)

@@ -209,6 +209,7 @@ def main(argv: Sequence[str]) -> int:
                    help="keep each finished case in DIR; running the same command again skips them (resume)")
     add_backend_options(p, default_jobs=min(2, os.cpu_count() or 1), jobs_flags=("--jobs", "--workers"))
     args = p.parse_args(argv)
+    backend = backend_from_args(args)  # --ray without Ray stops here, before any work
     variants = [v.strip() for v in (args.variants or ",".join(v for v in VARIANTS if v != "sf")).split(",")
                 if v.strip()]
     bad = [v for v in variants if v not in VARIANTS]
@@ -236,7 +237,6 @@ def main(argv: Sequence[str]) -> int:
                                   epochs=before + after, eval_every=10 ** 6, eval_train_samples=0, **budget)
                 cases.append(((profile, variant), {"kind": args.kind, "config": cfg.to_dict(), "variant": variant,
                                                    "params": params}))
-    backend = backend_from_args(args)
     report = run_jobs(case_jobs([case for _, case in cases]), backend, store=args.store, desc="bench perturbation")
     outcomes = report.results
     rows = []

@@ -144,17 +144,20 @@ def _without_ray(*argv: str) -> subprocess.CompletedProcess:
 
 
 def test_without_ray_everything_but_ray_works():
-    modules = "hwsim.jobs, hwsim.cli.sweep, agents.n2n.rollouts, agents.n2n.bench, agents.netllm.bench"
+    modules = ("hwsim.jobs, hwsim.cli.sweep, agents.n2n.rollouts, agents.n2n.bench, agents.netllm.bench, "
+               "physical.bench, physical.bench_perturbation")
     out = subprocess.run([sys.executable, "-c", f"import sys, {modules}; print('ray' in sys.modules)"],
                          capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "False", out.stderr
     helped = _without_ray("--help")
     assert helped.returncode == 0 and "sweep" in helped.stdout
     for argv in (("sweep", "--help"), ("bench", "scale", "--help"), ("compress", "n2n", "--help"),
-                 ("bench", "compress", "--help"), ("bench", "netllm", "--help")):
+                 ("bench", "compress", "--help"), ("bench", "netllm", "--help"), ("bench", "physical", "--help"),
+                 ("bench", "perturbation", "--help")):
         assert _without_ray(*argv).returncode == 0, argv
     for argv in (("sweep", "--seeds", "0", "--epochs", "1", "--ray"), ("compress", "n2n", "--quick", "--ray"),
-                 ("bench", "compress", "--quick", "--ray", "10.0.0.1:6379"), ("bench", "netllm", "--quick", "--ray")):
+                 ("bench", "compress", "--quick", "--ray", "10.0.0.1:6379"), ("bench", "netllm", "--quick", "--ray"),
+                 ("bench", "physical", "--quick", "--ray"), ("bench", "perturbation", "--quick", "--ray", "auto")):
         refused = _without_ray(*argv)
         assert refused.returncode == 2 and "pip install 'hwsim[cluster]'" in refused.stderr, (argv, refused.stderr)
     with pytest.MonkeyPatch.context() as mp:

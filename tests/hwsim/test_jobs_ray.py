@@ -1,8 +1,10 @@
 """The job runner on a real two-node Ray cluster on this machine: results equal to the local run, jobs on
-both nodes, data shipped to a worker that lacks it, a worker node killed mid-run."""
+both nodes, data shipped to a worker that lacks it, a worker node killed mid-run, and ``hwsim bench physical
+--quick`` on the cluster giving the local table."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from hwsim.jobs import Job, RayBackend, run_jobs
 from hwsim.jobs.probes import seeded_value
 from tests.hwsim.ray_cluster import running_on, two_node_cluster
+from tests.physical.test_bench_jobs import without_wall
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +63,22 @@ def test_killed_worker_node_costs_only_its_job(cluster):
         cluster.worker = cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
     assert killed, "no job ever ran on the worker node"
     assert report.results == local and report.ran == 8 and not report.failed
+
+
+@pytest.mark.slow
+def test_bench_physical_on_two_nodes_equals_local(cluster, tmp_path):
+    from physical.bench import main as bench
+
+    tiny = ["--quick", "--datasets", "digits", "--systems", "acoustic", "--methods", "mfff", "--seeds", "2",
+            "--epochs", "1"]
+    assert bench([*tiny, "--jobs", "1", "--json", str(tmp_path / "local.json")]) == 0
+    # the workers' data folder is empty: the acoustic system's data reach them through the object store
+    assert bench([*tiny, "--ray", cluster.address, "--worker-data", str(tmp_path / "worker-data"),
+                  "--json", str(tmp_path / "ray.json")]) == 0
+    local, ray = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("local", "ray"))
+    assert len(local["rows"]) == 1 and local["rows"][0]["seeds"] == 2
+    for key in ("rows", "runs", "verdicts"):
+        assert without_wall(ray[key]) == without_wall(local[key]), key
+    assert ray["ran"] == len(local["runs"]) == 12  # 2 seeds x (mfff and its five peers)
+    assert "2 nodes, 2 CPUs" in ray["backend"] and len(ray["placement"]) == 2, ray["placement"]
+    assert (tmp_path / "worker-data" / "phyll_acoustic").is_dir()
