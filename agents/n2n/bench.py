@@ -1,5 +1,9 @@
 """``hwsim bench compress``: N2N against its baselines on one teacher, over seeds, in one table.
 
+The teacher is ``--teacher`` of the zoo (default ``resnet``) on ``--dataset`` (default ``digits``);
+every method of every seed searches and distils students of that one teacher, and the JSON records
+both (``teacher_model``, ``dataset``) beside the teacher's metrics.
+
 Per seed: N2N (both stages, parameter reward, stage 2 constrained to ``--max-params-ratio`` of the
 teacher's parameters, default 0.1: a 10x target); its stage-1 best alone (ablation: removal only);
 random search with the same number of distinct students per stage (``staged``: the two-stage
@@ -152,7 +156,8 @@ def main(argv: Sequence[str]) -> int:
     rows = aggregate(per_seed)
     criteria = _criteria(rows, per_seed, task)
     duration = time.perf_counter() - started
-    write_bench(args.json, "compress", rows, COLUMNS, teacher=task.describe()["teacher"], settings=s,
+    write_bench(args.json, "compress", rows, COLUMNS, teacher_model=cfg.teacher, dataset=cfg.dataset,
+                teacher=task.describe()["teacher"], settings=s,
                 per_seed=per_seed, latency=latency, criteria=criteria, duration_s=duration,
                 students_on=pool.placement if pool is not None else "this process",
                 note="wall times on a possibly shared machine; search_cpu_s counts this process and finished workers; "

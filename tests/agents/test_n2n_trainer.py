@@ -138,6 +138,22 @@ def test_quick_bench_writes_its_table(tmp_path):
     assert "n2n_at_least_random_reward" in data["criteria"]
 
 
+def test_bench_takes_the_teacher_and_records_it(tmp_path):
+    from agents.n2n.bench import main
+
+    out = tmp_path / "bench.json"
+    argv = ["--quick", "--teacher", "resnet20", "--removal-updates", "1", "--shrink-updates", "1", "--rollouts", "2",
+            "--final-epochs", "1", "--latency", "none", "--json", str(out), "--runs-dir", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["teacher_model"] == "resnet20" and data["dataset"] == "digits"
+    assert data["teacher"]["name"] == "resnet20-digits"
+    teacher = teacher_arch("resnet20", "digits", 0.25)
+    assert data["teacher"]["arch"] == teacher.key() and data["teacher"]["params"] == count_params(teacher)
+    uniform = [r for r in data["per_seed"] if r["method"].startswith("uniform")][0]
+    assert len(uniform["arch"].split("|")[1].split(",")) == len(teacher.layers)  # resnet20's 10 layers, shrunk
+
+
 @pytest.mark.slow
 def test_latency_is_measured_and_the_student_exports(tmp_path, task):
     from agents.n2n.trainer import Scored, export_student, final_report, measured_latency_ratio
