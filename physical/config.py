@@ -125,9 +125,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "digits": dict(system="optical?n_out=1024&pool=1", method="local", epochs=30, batch_size=100, layers=2,
                    width=64, lr=1e-3, inner_steps=1, bp_batch_size=32, val_fraction=0.1, patience=8,
                    eval_every=1, eval_train_samples=0),
-    "mnist1d": dict(system="optical?n_out=1024&pool=1", method="local", epochs=40, batch_size=100, layers=2,
-                    width=64, passes=2, lr=1e-3, inner_steps=1, bp_batch_size=32, val_fraction=0.1, patience=8,
-                    eval_every=1, eval_train_samples=0),
+    # cosine learning-rate decay over up to 60 epochs with patience 15: chosen on the validation split of
+    # seeds 0 and 1 (0.633 / 0.665 against 0.615 / 0.603 for constant lr, 40 epochs, patience 8)
+    "mnist1d": dict(system="optical?n_out=1024&pool=1", method="local", epochs=60, batch_size=100, layers=2,
+                    width=64, passes=2, lr=1e-3, inner_steps=1, lr_schedule="cosine", bp_batch_size=32,
+                    val_fraction=0.1, patience=15, eval_every=1, eval_train_samples=0),
 }
 
 
