@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hwsim.cli.sweep import prepare, train_job
+from hwsim.cli.sweep import data_needs
 from hwsim.errors import ConfigError
 from hwsim.jobs import Job, add_backend_options, backend_from_args, run_jobs
 from hwsim.nonideal import Perturbation, apply_profile, find_clock, find_wrapper, get_profile
@@ -143,10 +143,8 @@ def case_job(case: dict[str, Any]) -> dict[str, Any]:
 
 def case_jobs(cases: list[dict[str, Any]]) -> list[Job]:
     """The cases as jobs, each with the registered data sets it reads (found once per data set and device)."""
-    jobs = [Job(case_job, case, label=f"{case['config']['profile']} {case['variant']} s{case['config']['seed']}")
-            for case in cases]
-    found = prepare([Job(train_job, case["config"]) for case in cases])
-    return [replace(job, needs=f.needs) for job, f in zip(jobs, found)]
+    return [Job(case_job, case, label=f"{case['config']['profile']} {case['variant']} s{case['config']['seed']}",
+                needs=needs) for case, needs in zip(cases, data_needs([case["config"] for case in cases]))]
 
 
 def _stat(values: list[float]) -> str:

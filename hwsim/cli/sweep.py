@@ -125,13 +125,13 @@ def plan(axes: list[tuple[str, list[str]]], rest: Sequence[str], with_companions
     return list(cells.values()), jobs
 
 
-def prepare(jobs: list[Job]) -> list[Job]:
-    """The jobs with the registered data sets each reads, found by building each distinct data set and
-    device once here (which also leaves fitted surrogates in this machine's cache)."""
+def data_needs(configs: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """The registered data sets each ``PhysicalTrainConfig`` dict reads, found by building each distinct
+    data set and device once here (which also leaves fitted surrogates in this machine's cache)."""
     needs: dict[tuple[Any, ...], tuple[str, ...]] = {}
     out = []
-    for job in jobs:
-        cfg = PhysicalTrainConfig.from_dict(dict(job.config))
+    for config in configs:
+        cfg = PhysicalTrainConfig.from_dict(dict(config))
         key = (cfg.dataset, cfg.scaling, cfg.uses_device and not cfg.device_url and (cfg.system, cfg.profile))
         if key not in needs:
             with data_use_recorder() as used:
@@ -139,8 +139,13 @@ def prepare(jobs: list[Job]) -> list[Job]:
                 if cfg.uses_device and not cfg.device_url:
                     open_device(cfg).close()
             needs[key] = tuple(sorted(used))
-        out.append(replace(job, needs=needs[key]))
+        out.append(needs[key])
     return out
+
+
+def prepare(jobs: list[Job]) -> list[Job]:
+    """The ``hwsim train`` jobs with the registered data sets each reads (:func:`data_needs`)."""
+    return [replace(job, needs=n) for job, n in zip(jobs, data_needs([job.config for job in jobs]))]
 
 
 def _key_of(cfg: PhysicalTrainConfig) -> str:
