@@ -36,7 +36,9 @@ from hwsim.nonideal import profile_names
 from hwsim.progress import progress_enabled
 from hwsim.report import mean_std, write_bench
 from physical.config import PhysicalTrainConfig, make_config
-from physical.cost_curves import TARGETS, cost_to_reach, mean_curve, plot_curves, rows_at_accuracy
+from physical.cost_curves import (
+    TARGETS, accuracy_at_rows, cost_to_reach, mean_curve, plot_curves, rows_at_accuracy,
+)
 from physical.datasets import DATASETS
 from physical.methods import MODEL_FREE
 from physical.peers import PEERS, peer_configs
@@ -218,8 +220,9 @@ def rows_for(cells: list[dict[str, Any]], results: dict[str, dict[str, Any]]) ->
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (data set, system, profile): does a model-free method reach ``pat``'s final accuracy with fewer
-    device rows than ``pat`` spent? One plain sentence each."""
+    """Per (data set, system, profile): on the two mean curves of test accuracy against device rows, does
+    a model-free method reach ``pat``'s final accuracy with fewer rows than ``pat``'s own curve needs to reach
+    it, and where does it stand when it has spent as many rows as ``pat`` in all? One plain sentence each."""
     out = []
     groups: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -228,25 +231,30 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         pat = by.get("pat")
         if pat is None:
             continue
+        target = pat["acc"]
+        pat_need = rows_at_accuracy(pat["curve"], target) or pat["rows"]
         for m in MODEL_FREE:
             r = by.get(m)
             if r is None:
                 continue
-            need = rows_at_accuracy(r["curve"], pat["acc"])
-            if need is not None and need < pat["rows"]:
-                text = (f"{ds}/{system}/{profile}: {m} reaches pat's final {100 * pat['acc']:.1f}% with "
-                        f"{need:,.0f} device rows, pat spent {pat['rows']:,d}: {m} wins on rows "
-                        f"({pat['rows'] / need:.1f}x fewer)")
-                wins = True
+            need = rows_at_accuracy(r["curve"], target)
+            at_pat = accuracy_at_rows(r["curve"], pat["rows"])
+            wins = need is not None and need < pat_need
+            head = (f"{ds}/{system}/{profile}: pat's curve reaches its final {100 * target:.1f}% "
+                    f"at {pat_need:,.0f} rows; ")
+            if wins:
+                text = head + f"{m} reaches it at {need:,.0f} rows: {m} wins on rows ({pat_need / need:.1f}x fewer)"
             else:
-                final = f"its final {100 * r['acc']:.1f}%"
-                text = (f"{ds}/{system}/{profile}: {m} does not reach pat's final {100 * pat['acc']:.1f}% with "
-                        f"fewer rows than pat's {pat['rows']:,d} (" + (f"needs {need:,.0f}" if need else final) + ")")
-                wins = False
-            text += (f"; digital FLOPs {r['gflop']:.1f} G vs pat {pat['gflop']:.1f} G (twin fit "
+                text = head + f"{m} " + (f"needs {need:,.0f} rows" if need is not None else "never reaches it") + \
+                    ": pat wins on rows"
+            text += (f"; with pat's {pat['rows']:,d} rows spent {m} is at "
+                     + (f"{100 * at_pat:.1f}%" if at_pat is not None else "no point yet")
+                     + f", final {100 * r['acc']:.1f}% vs pat {100 * target:.1f}%"
+                     f"; digital FLOPs {r['gflop']:.1f} G vs pat {pat['gflop']:.1f} G (twin fit "
                      f"{pat['gflop_twin']:.1f} G), rows per prediction {r['per_pred']} vs {pat['per_pred']}")
             out.append({"dataset": ds, "system": system, "profile": profile, "method": m, "model_free_wins": wins,
-                        "rows_to_pat_final": need, "pat_rows": pat["rows"], "pat_acc": pat["acc"], "text": text})
+                        "rows_to_pat_final": need, "pat_rows_to_final": pat_need, "pat_rows": pat["rows"],
+                        "pat_acc": target, "acc_at_pat_rows": at_pat, "text": text})
     return out
 
 

@@ -101,7 +101,7 @@ def main(argv: Sequence[str]) -> int:
     finally:
         trainer.close()
     where = trainer.record.dir if trainer.record is not None else None
-    stop = f", best validation epoch {result.best_epoch}" if result.val_acc is not None else ""
+    stop = f", weights of epoch {result.best_epoch} kept (validation)" if result.val_acc is not None else ""
     print(f"run {where}: {result.epochs} epochs{stop}, {result.wall_s:.1f} s"
           + (f", twin R^2 {result.extra['twin_r2']:.3f}" if result.extra.get("twin_r2") is not None else ""))
     label = f"{cfg.method} ({'remote board' if cfg.device_url else cfg.system})"

@@ -66,6 +66,12 @@ def rows_at_accuracy(curve: Sequence[dict[str, float]], target: float) -> float 
     return None
 
 
+def accuracy_at_rows(curve: Sequence[dict[str, float]], rows: float) -> float | None:
+    """Test accuracy of the last point of a mean curve within ``rows`` device rows (``None``: none is)."""
+    inside = [p["test_acc"] for p in curve if p["rows"] <= rows + 1e-9]
+    return inside[-1] if inside else None
+
+
 def plot_curves(curves: dict[str, list[dict[str, float]]], lines: dict[str, float],
                 markers: dict[str, tuple[float, float]], path: str | Path, title: str) -> Path | None:
     """Test accuracy against device rows (log scale): one curve per method, ``markers`` as single points

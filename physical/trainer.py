@@ -9,8 +9,10 @@ FLOPs of training and of the twin fit (torch's ``FlopCounterMode``: matrix produ
 forward and backward; the device's own work is physics, not digital compute).
 
 With ``val_fraction > 0`` a validation split is held out of the training data; after every epoch its
-accuracy decides which weights are kept (the best epoch's) and, with ``patience``, when to stop. The
-test split is only ever evaluated, never used to choose anything.
+accuracy decides which weights are candidates (the best epoch's) and, with ``patience``, when to stop; at
+the end the best epoch's and the last epoch's weights are validated again on the device as it is then and
+the better is kept (a drifting medium makes old weights stale). The test split is only ever evaluated,
+never used to choose anything.
 
 A run writes ``runs/<name>/``: ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (after every
 epoch; ``resume=True`` continues from it and ends exactly where an uninterrupted run would),
@@ -94,8 +96,10 @@ def load_device_state(device: Device, state: Any) -> None:
 
 @dataclass
 class RunResult:
-    """Final numbers of a run. ``test_acc`` is that of the kept weights: the best validation epoch's when
-    there is a validation split, else the last epoch's. ``measurements_*`` count device rows by purpose,
+    """Final numbers of a run. ``test_acc`` is that of the kept weights: with a validation split, the best
+    validation epoch's or the last epoch's, whichever validates better on the device at the end
+    (``best_epoch`` names the kept epoch, ``val_acc`` is its validation accuracy then); without one, the
+    last epoch's. ``measurements_*`` count device rows by purpose,
     ``flops_*`` digital FLOPs; ``history`` has one entry per epoch (device rows and FLOPs of training
     and twin so far, validation and test accuracy of the weights of that epoch)."""
 
@@ -283,16 +287,33 @@ class Trainer:
         return metrics
 
     def _finish(self) -> None:
-        """Keep the best validation epoch's weights (if there is a validation split) and test them once."""
+        """Keep the weights that validate best on the device as it is now, the best validation epoch's or
+        the last epoch's, and test them once.
+
+        Both candidates are validated again, one after the other, at the end of training (counted as
+        ``val``): on a medium that drifts or decorrelates, weights kept from many epochs ago were fitted to a
+        device that has moved on, while the last epoch's kept adapting to it. On a static noiseless device
+        the best epoch's validation accuracy is unchanged, so its weights are kept as before. Ties keep the
+        best epoch's."""
         if self.final:
             return
+        kept = self.best
         if self.best is not None and self.best["epoch"] != self.epoch:
+            last_state = copy.deepcopy(self.method.state_dict())
             self.method.load_state_dict(copy.deepcopy(self.best["state"]))
+            best_now = self.validate()
+            self.method.load_state_dict(last_state)
+            last_now = self.validate()
+            if best_now >= last_now:
+                self.method.load_state_dict(copy.deepcopy(self.best["state"]))
+                kept = {"epoch": self.best["epoch"], "val_acc": best_now}
+            else:
+                kept = {"epoch": self.epoch, "val_acc": last_now}
             self.final = dict(self.evaluate())
         else:
             self.final = dict(self.last_eval) if self.last_eval else dict(self.evaluate())
-        self.final["best_epoch"] = self.best["epoch"] if self.best is not None else self.epoch
-        self.final["val_acc"] = self.best["val_acc"] if self.best is not None else None
+        self.final["best_epoch"] = kept["epoch"] if kept is not None else self.epoch
+        self.final["val_acc"] = kept["val_acc"] if kept is not None else None
 
     # -- the run loop -----------------------------------------------------------------------
     def run(self, until: int | None = None) -> RunResult:

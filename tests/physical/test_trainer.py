@@ -166,3 +166,29 @@ def test_early_stopping_keeps_the_best_validation_epoch(tmp_path):
     assert result.test_acc == pytest.approx(result.history[result.best_epoch - 1]["test_acc"])
     assert len(trainer.data.y_val) == round(0.25 * 206) and len(trainer.data.y_train) == 206 - len(trainer.data.y_val)
     trainer.close()
+
+
+@pytest.mark.parametrize("best_now, last_now, keeps_last", [(0.40, 0.60, True), (0.60, 0.60, False)])
+def test_end_of_training_keeps_what_validates_best_on_the_device_now(tmp_path, best_now, last_now, keeps_last):
+    trainer = Trainer(cfg_for(tmp_path, "local", epochs=30, val_fraction=0.25, patience=3, lr=0.05), record=False)
+    trainer.setup()
+    while not trainer.stopped and trainer.epoch < 30:
+        trainer._observe(trainer.train_epoch())
+    assert trainer.best["epoch"] != trainer.epoch  # stopped by patience: the best epoch is behind
+    last = weights(trainer)
+    vals_before = trainer.counts["val"]
+    # the two re-validations at the end, on the device as it is now: the best epoch's weights, then the last's
+    scripted = iter([best_now, last_now])
+    trainer.validate = lambda: next(scripted)  # type: ignore[method-assign]
+    result = trainer.run()
+    assert next(scripted, None) is None  # both candidates were validated again
+    kept = weights(trainer)
+    if keeps_last:
+        assert result.best_epoch == trainer.epoch and result.val_acc == last_now
+        for k, v in last.items():
+            torch.testing.assert_close(kept[k], v, rtol=0, atol=0)
+    else:
+        assert result.best_epoch == trainer.best["epoch"] and result.val_acc == best_now
+        assert any(not torch.equal(kept[k], v) for k, v in last.items())
+    assert trainer.counts["val"] == vals_before  # scripted here; a real validate counts its rows as val
+    trainer.close()
