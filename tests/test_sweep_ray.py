@@ -1,17 +1,21 @@
 """``hwsim sweep`` on a local two-node Ray cluster (acceptance 1 of issue 14): results equal to the local
-run, a worker node killed mid-sweep, an interrupted sweep resumed. Ray starts are slow: all slow tests."""
+run, a worker node killed mid-sweep, an interrupted sweep resumed; ``hwsim bench scale`` on the same cluster
+(acceptance 2). Ray starts are slow: all slow tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from tests.hwsim.ray_cluster import NODE, running_on, two_node_cluster, wait_until
-from tests.test_sweep import TINY, main, results_of, sweep_cli
+from tests.test_sweep import ROOT, TINY, main, results_of, sweep_cli
 
 pytestmark = pytest.mark.slow
 GRID = [*TINY, "--seeds", "0-2"]  # 15 jobs: 3 seeds x (mfff, pat, digital, pat-off) + 3 logreg
@@ -84,3 +88,20 @@ def test_killed_worker_node_mid_sweep(cluster, local, tmp_path):
     assert results_of(out) == local and len(list((out / "jobs").glob("*.json"))) == 15
     head = next(line for line in stdout.splitlines() if " jobs ran on " in line)
     assert head.startswith("15 jobs ran") and "failed" not in head, stdout
+
+
+def test_bench_scale_compares_local_and_ray_rows_with_equal_results(cluster, tmp_path):
+    out = tmp_path / "scale.json"
+    proc = subprocess.run([sys.executable, "-m", "hwsim.cli", "bench", "scale", "--quick", "--ray", cluster.address,
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(out.read_text())
+    rows = {(r["work"], r["backend"], r["workers"]): r for r in payload["rows"]}
+    assert set(rows) == {("sweep", "local", 1), ("sweep", "local", 2), ("sweep", "ray", 1), ("sweep", "ray", 2),
+                         ("trivial", "local", 1), ("trivial", "ray", 1), ("trivial", "ray", 2)}
+    assert all(r["same_results"] for r in rows.values()), payload["rows"]
+    assert rows[("sweep", "local", 1)]["speedup"] == 1.0
+    assert all(r["speedup"] > 0 and r["wall_s"] > 0 for k, r in rows.items() if k[0] == "sweep")
+    assert rows[("sweep", "ray", 2)]["jobs"] == len(payload["sweep_jobs"]) > 1
+    assert set(payload["ray_overhead_ms_per_job"]) == {"1 in flight", "2 in flight"}
+    assert "2 nodes" in payload["ray_cluster"], payload["ray_cluster"]
