@@ -243,7 +243,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             head = (f"{ds}/{system}/{profile}: pat's curve reaches its final {100 * target:.1f}% "
                     f"at {pat_need:,.0f} rows; ")
             if wins:
-                text = head + f"{m} reaches it at {need:,.0f} rows: {m} wins on rows ({pat_need / need:.1f}x fewer)"
+                text = head + f"{m} reaches it at {need:,.0f} rows: {m} wins on rows ({pat_need / need:.2f}x fewer)"
             else:
                 text = head + f"{m} " + (f"needs {need:,.0f} rows" if need is not None else "never reaches it") + \
                     ": pat wins on rows"
