@@ -14,7 +14,7 @@ from torch import nn
 
 from edge.architectures.densenet import densenet121
 from edge.architectures.efficientnet import efficientnet_b0
-from edge.architectures.legacy import LIGHT_MODELS, export_old_style, light_model_path
+from edge.architectures.legacy import LIGHT_MODELS, export_old_style, light_model_path, randomized_light_model
 from edge.architectures.mobilenet import mobilenet_v2
 from edge.architectures.resnet import resnet18, resnet50
 from edge.architectures.shufflenet import shufflenet_v2
@@ -83,7 +83,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "resnet18_ir3": Architecture("resnet18_ir3", "resnet", "onnx-ir3",
                                  "ResNet-18 exported the old way: opset 9, IR 3, initializers as inputs"),
     **{f"onnx_{n}": Architecture(f"onnx_{n}", n, "onnx-ir3", f"{_LIGHT_DESC[n]}: classic zoo file (onnx wheel)")
-       for n in LIGHT_MODELS},
+       for n in LIGHT_MODELS},  # the shipped files' constant weights replaced by seeded random ones
 }
 
 
@@ -108,4 +108,5 @@ def build(name: str, workdir: Path, resolution: int = 224, seed: int = 0) -> Zoo
     light = light_model_path(name.removeprefix("onnx_"))
     if not light.is_file():
         raise ConfigError(f"the installed onnx package does not ship {light.name}; pip install onnx>=1.15")
-    return ZooModel(arch, None, torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(seed)), light)
+    weighted = randomized_light_model(name.removeprefix("onnx_"), workdir / f"{name}.onnx", seed)
+    return ZooModel(arch, None, torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(seed)), weighted)
