@@ -105,8 +105,9 @@ def build(name: str, workdir: Path, resolution: int = 224, seed: int = 0) -> Zoo
     if name == "resnet18_ir3":
         module = randomized_batchnorm(resnet18(), seed)
         return ZooModel(arch, module, image, export_old_style(module, image, workdir / f"{name}.onnx"))
-    light = light_model_path(name.removeprefix("onnx_"))
+    light_name = name.removeprefix("onnx_")
+    light = light_model_path(light_name)
     if not light.is_file():
         raise ConfigError(f"the installed onnx package does not ship {light.name}; pip install onnx>=1.15")
-    weighted = randomized_light_model(name.removeprefix("onnx_"), workdir / f"{name}.onnx", seed)
+    weighted = randomized_light_model(light_name, workdir / f"{name}.onnx", seed)
     return ZooModel(arch, None, torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(seed)), weighted)

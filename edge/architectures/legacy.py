@@ -93,14 +93,10 @@ def randomized_light_model(name: str, path: str | Path, seed: int = 0) -> Path:
             keep.append(node)
     still_read = {i for node in keep for i in node.input}
     dead = shapes_used - still_read
-    del graph.node[:]
-    graph.node.extend(keep)
-    kept_inits = [t for t in graph.initializer if t.name not in dead]
-    del graph.initializer[:]
-    graph.initializer.extend(kept_inits)
-    kept_inputs = [i for i in graph.input if i.name not in dead]
-    del graph.input[:]
-    graph.input.extend(kept_inputs)
+    for field, kept in ((graph.node, keep), (graph.initializer, [t for t in graph.initializer if t.name not in dead]),
+                        (graph.input, [i for i in graph.input if i.name not in dead])):
+        del field[:]
+        field.extend(kept)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(path))

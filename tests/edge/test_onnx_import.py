@@ -12,7 +12,7 @@ import torch
 from onnx import TensorProto, helper
 
 import edge
-from edge.architectures.legacy import export_old_style
+from edge.architectures.legacy import export_old_style, light_model_path, randomized_light_model
 from edge.errors import UnsupportedOperator
 from edge.onnx_support import is_supported
 from hwsim.errors import NotSupportedError, ShapeError
@@ -138,8 +138,6 @@ def test_model_proto_in_memory():
 def test_classic_zoo_file_from_the_onnx_wheel(tmp_path):
     """SqueezeNet 1.0 as the classic ONNX model zoo wrote it (IR 3, opset 9, Dropout, initializers as
     inputs), shipped in the onnx wheel: compiles with default flags and matches ONNX Runtime."""
-    from edge.architectures.legacy import light_model_path, randomized_light_model
-
     if not light_model_path("squeezenet").is_file():
         pytest.skip("this onnx package does not ship the light models")
     path = randomized_light_model("squeezenet", tmp_path / "squeezenet.onnx")  # shipped weights are all 0.02
