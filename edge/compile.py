@@ -1,7 +1,8 @@
 """Compile an imported model with TVM 0.27 for a named target, verify it, and run it.
 
 Pipeline: on CPU targets, convolutions converted to NHWC activations and HWIO weights (output channels
-innermost, so kernels vectorise over channels instead of over a 4- or 8-pixel row) where the layout
+innermost, so kernels vectorise over channels instead of over a 4- or 8-pixel row), the weights of plain
+convolutions packed a vector of output channels at a time (:mod:`edge.conv_packing`), where the layout
 conversion works for the model, NCHW where it fails (the manifest says which and why); inference
 decompositions, weight transforms lifted into ``main_transform_params`` (run once at compile time, so
 artifacts carry the weights as ``main`` takes them), legalization to TIR, operator fusion (``tvm.compile``
@@ -24,7 +25,9 @@ import numpy as np
 
 from edge import tuning as tuning_mod
 from edge.compiled import CompiledModel, use_nvcc_for_jit
+from edge.conv_packing import CONV2D, legalize_packed_conv2d, pack_conv_weights
 from edge.cpu_schedules import cpu_default_schedule
+from edge.cpu_schedules.base import vector_lanes
 from edge.errors import CompileStageError, VerificationError
 from edge.importer import import_model
 from edge.memory_guard import memory_ceiling
@@ -36,7 +39,7 @@ from edge.verify import sample_inputs, verify_model
 from hwsim.errors import ConfigError
 
 # what prepare() does, in the key of tuning databases: records tuned for another pipeline do not apply
-PIPELINE_VERSION = "cpu-nhwc-2"
+PIPELINE_VERSION = "cpu-nhwc-3"
 CPU_CONV_LAYOUT = {"relax.nn.conv2d": ["NHWC", "HWIO"]}
 NHWC, NCHW = "NHWC", "NCHW"
 
@@ -74,16 +77,19 @@ def prepare(mod: Any, target: Any, layout_like: Any = None, nhwc: bool | None = 
     if nhwc is None:
         nhwc = wants_nhwc(mod, target, layout_like)
     with target:
+        legalize = {}
         if nhwc:
             with stage("layout", "the NHWC layout conversion (relax.transform.ConvertLayout)"):
                 mod = relax.transform.ConvertLayout(CPU_CONV_LAYOUT)(mod)
+                mod = pack_conv_weights(mod, vector_lanes(target))
+            legalize = {CONV2D: legalize_packed_conv2d}
         seq = tvm.transform.Sequential([
             relax.transform.DecomposeOpsForInference(),
             relax.transform.CanonicalizeBindings(),
             relax.transform.LiftTransformParams(),
             relax.backend.DispatchSampling(),
             relax.backend.DispatchSortScan(),
-            relax.transform.LegalizeOps(),
+            relax.transform.LegalizeOps(legalize or None),
             relax.transform.AnnotateTIROpPattern(),
             relax.transform.FoldConstant(),
             relax.transform.FuseOps(),

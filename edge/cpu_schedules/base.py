@@ -6,29 +6,41 @@ from __future__ import annotations
 from typing import Any
 
 
-def vector_lanes(target: Any, dtype_bits: int = 32) -> int:
-    """Lanes of the target's SIMD registers for elements of ``dtype_bits`` bits (at least 4): 8 float32
-    lanes on AVX2, 16 on AVX-512, 4 on NEON."""
-    from tvm.target.codegen import llvm_get_vector_width
+def vector_bits(target: Any) -> int:
+    """Width in bits of the target's SIMD registers: from its CPU features on x86 (512 with AVX-512F, 256
+    with AVX, else 128), LLVM's answer elsewhere (128 when LLVM cannot describe the target).
 
-    try:
-        bits = int(llvm_get_vector_width(target))
-    except Exception:  # noqa: BLE001 - a target LLVM cannot describe
-        bits = 128
-    return max(bits // max(dtype_bits, 8), 4) if bits > 0 else max(128 // dtype_bits, 4)
-
-
-def accumulator_registers(target: Any) -> int:
-    """Vector registers a register tile may hold: 12 of the 16 of AVX2/SSE, 24 of the 32 of AVX-512
-    and of aarch64's NEON/SVE (the rest hold the operands)."""
-    from tvm.target.codegen import llvm_get_vector_width
+    The features decide on x86 because LLVM's vector width of a CPU name is not what the CPU has: it
+    answers 512 for ``znver3``, which has no AVX-512, and a tile planned for 16 lanes then needs twice
+    the registers there are."""
+    from tvm.target.codegen import llvm_get_vector_width, target_has_features
 
     triple = str(target.attrs.get("mtriple", "")) if hasattr(target, "attrs") else ""
     try:
+        if not triple or triple.startswith(("x86_64", "i686", "i386")):
+            if target_has_features("avx512f", target):
+                return 512
+            if target_has_features("avx", target):
+                return 256
+            if target_has_features("sse2", target):
+                return 128
         bits = int(llvm_get_vector_width(target))
-    except Exception:  # noqa: BLE001
-        bits = 128
-    return 24 if bits >= 512 or triple.startswith("aarch64") else 12
+    except Exception:  # noqa: BLE001 - a target LLVM cannot describe
+        return 128
+    return bits if bits > 0 else 128
+
+
+def vector_lanes(target: Any, dtype_bits: int = 32) -> int:
+    """Lanes of the target's SIMD registers for elements of ``dtype_bits`` bits (at least 4): 8 float32
+    lanes on AVX2, 16 on AVX-512, 4 on NEON."""
+    return max(vector_bits(target) // max(dtype_bits, 8), 4)
+
+
+def vector_registers(target: Any) -> int:
+    """Architectural SIMD registers of the target: 32 on AVX-512 and aarch64 (NEON, SVE), else 16
+    (AVX2, AVX, SSE)."""
+    triple = str(target.attrs.get("mtriple", "")) if hasattr(target, "attrs") else ""
+    return 32 if vector_bits(target) >= 512 or triple.startswith("aarch64") else 16
 
 
 def guarded(rule: Any) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.cpu_schedules.base import accumulator_registers, vector_lanes
+from edge.cpu_schedules.base import vector_lanes, vector_registers
 from edge.cpu_schedules.tiling import (is_reduction, reduction_axes, subexpressions, tile_reduction,
                                        vector_axis_is_inner, vector_position, vectorize_inner)
 
@@ -52,11 +52,11 @@ def schedule_spatial_major(sch: Any, target: Any, accept: Any) -> Any:
     if axes is None or not accept(sch, block):
         return None
     vec_pos = vector_position(sch, block, len(axes[0]))
-    if not vector_axis_is_inner(sch, block, vec_pos):
-        return None
     dtype_bits = sch.get(block).writes[0].source.dtype.bits
     lanes = vector_lanes(target, dtype_bits)
-    tile_reduction(sch, block, lanes, accumulator_registers(target))
+    if not vector_axis_is_inner(sch, block, vec_pos, lanes):
+        return None
+    tile_reduction(sch, block, lanes, vector_registers(target))
     for other in others:
         try:
             sch.get(other)

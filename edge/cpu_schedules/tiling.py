@@ -7,7 +7,8 @@ A fused function of this kind has one reduction block ``R`` whose iterators are 
 - the last spatial axis with more than one element (output channels in NHWC, columns of a matmul) is
   the **vector axis**: split into ``V`` lanes (one to four SIMD registers) and vectorised; the axis before
   it is the **row axis**, split into ``Rr`` rows and unrolled, so ``Rr x V`` accumulators stay in
-  registers while the reduction loops run (``Rr * V / lanes <= ACCUMULATORS``);
+  registers while the reduction loops run, with the ``V / lanes`` weight vectors and one broadcast
+  input (:func:`fits`);
 - loop order ``[vector blocks, outer spatial, row blocks, reduction..., rows, lanes]``: a block of
   weights (reduction x ``V``) is reused across every row of the output before the next block;
 - the accumulation goes to a local buffer (``cache_write``) written back after the reduction, with the
@@ -24,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-ACCUMULATORS = 12  # of 16 vector registers (AVX2, SSE), leaving room for the operands
+REGISTERS = 16  # architectural vector registers (AVX2, SSE); 32 on AVX-512 and aarch64
 MAX_VECTORS = 8  # at most this many registers across the vector axis
 MAX_WHOLE = 64  # a vector axis up to this length, no tile dividing it, is vectorised whole
 
@@ -43,12 +44,20 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def choose_tiles(row_extent: int, vec_extent: int, lanes: int, accumulators: int = ACCUMULATORS) -> TilePlan:
-    """The register tile that covers the most output elements within ``accumulators`` registers, with tiles
-    that divide the axes (no tail predicates): vectors of the full SIMD width where they divide the vector
-    axis, else of half or a quarter of it (an axis of 1000 takes 8-float vectors on AVX-512); ties go to
-    wider registers, then to more lanes per row (weights loaded once per register serve every row)."""
-    best: tuple[tuple[int, int, int], TilePlan] | None = None
+def fits(rows: int, regs: int, registers: int = REGISTERS) -> bool:
+    """True when a tile of ``rows`` x ``regs`` accumulator registers, the ``regs`` weight vectors it reuses
+    across its rows and one broadcast input fit in ``registers`` (a tile that does not is spilled: 3 x 4
+    on AVX2 runs at 40 % of 6 x 2)."""
+    return rows * regs + regs + 1 <= registers
+
+
+def choose_tiles(row_extent: int, vec_extent: int, lanes: int, registers: int = REGISTERS) -> TilePlan:
+    """The register tile doing the most multiply-adds per load that :func:`fits` ``registers``, with tiles
+    that divide the axes (no tail predicates): ``rows x regs`` accumulators cost ``rows`` broadcasts and
+    ``regs`` vector loads a step. Vectors are of the full SIMD width where they divide the vector axis,
+    else of half or a quarter of it (an axis of 1000 takes 8-float vectors on AVX-512). Ties go to more
+    rows (a smaller weight panel per tile stays in L1), then to wider vectors."""
+    best: tuple[tuple[float, int, int, int], TilePlan] | None = None
     sub = lanes
     while sub >= 4:
         for regs in range(1, MAX_VECTORS + 1):
@@ -56,18 +65,19 @@ def choose_tiles(row_extent: int, vec_extent: int, lanes: int, accumulators: int
             if vec_extent % v:
                 continue
             for r in _divisors(row_extent):
-                if r * regs > accumulators:
+                if not fits(r, regs, registers):
                     break
-                score = (r * v, sub, v)
+                score = (round(r * regs / (r + regs), 6), r, sub, v)
                 if best is None or score > best[0]:
                     best = (score, TilePlan(r, v, sub))
         if best is not None:
             return best[1]
         sub //= 2
     # no vector of 4 or more lanes divides the axis: vectorise it whole when short, else by its largest
-    # short divisor, one register's worth of rows
+    # short divisor, with the rows that fit
     whole = vec_extent if vec_extent <= MAX_WHOLE else max(d for d in _divisors(vec_extent) if d <= MAX_WHOLE)
-    rows = max((r for r in _divisors(row_extent) if r * -(-whole // lanes) <= accumulators), default=1)
+    regs = -(-whole // lanes)
+    rows = max((r for r in _divisors(row_extent) if fits(r, regs, registers)), default=1)
     return TilePlan(rows, whole, whole)
 
 
@@ -168,20 +178,29 @@ def loads(sch: Any, block: Any) -> list[Any]:
     return [e for e in subexpressions(sch.get(block).body.value) if type(e).__name__ in ("TensorLoad", "BufferLoad")]
 
 
-def vector_axis_is_inner(sch: Any, block: Any, vec_pos: int) -> bool:
-    """True when no input of ``block`` is indexed by the vector axis outside its innermost dimension
-    (every operand is then read along its rows or broadcast: no gathers across rows)."""
+def vector_axis_is_inner(sch: Any, block: Any, vec_pos: int, lanes: int = 1) -> bool:
+    """True when no input of ``block`` is indexed by the vector axis outside its innermost dimension,
+    except as ``axis // B`` with ``B`` a multiple of ``lanes`` (weights packed in blocks of ``B``
+    channels, :mod:`edge.conv_packing`): every operand is then read along its rows a register at a
+    time, or broadcast, with no gathers across rows."""
+    from tvm import tirx
+
     var = sch.get(block).iter_vars[vec_pos].var
     written = {w.source.name for w in sch.get(block).writes}
+
+    def blocked(index: Any) -> bool:
+        return (isinstance(index, tirx.FloorDiv) and isinstance(index.a, tirx.Var) and index.a.same_as(var)
+                and isinstance(index.b, tirx.IntImm) and int(index.b.value) % lanes == 0)
+
     for load in loads(sch, block):
         if load.source.name in written:
             continue
-        if any(uses_var(index, var) for index in list(load.indices)[:-1]):
+        if any(uses_var(index, var) and not blocked(index) for index in list(load.indices)[:-1]):
             return False
     return True
 
 
-def tile_reduction(sch: Any, block: Any, lanes: int, accumulators: int = ACCUMULATORS) -> Any:
+def tile_reduction(sch: Any, block: Any, lanes: int, registers: int = REGISTERS) -> Any:
     """Apply the register-tiled schedule (module doc) to reduction ``block``; returns the write-back block."""
     axes = reduction_axes(sch, block)
     if axes is None:
@@ -190,7 +209,7 @@ def tile_reduction(sch: Any, block: Any, lanes: int, accumulators: int = ACCUMUL
     extents = [_extent(sch, lp) for lp in spatial]
     vec_pos = vector_position(sch, block, len(spatial))
     row_pos = max((i for i, e in enumerate(extents[:vec_pos]) if e and e > 1), default=None)
-    plan = choose_tiles(extents[row_pos] if row_pos is not None else 1, extents[vec_pos], lanes, accumulators)
+    plan = choose_tiles(extents[row_pos] if row_pos is not None else 1, extents[vec_pos], lanes, registers)
     regs = plan.vector // plan.lanes
     if regs > 1:  # one SIMD register per vector operation (LLVM keeps <48 x float> poorly in registers)
         v_out, v_reg, v_in = sch.split(spatial[vec_pos], [None, regs, plan.lanes])

@@ -13,19 +13,38 @@ from edge.compile import prepare
 from edge.cpu_schedules import rules
 from edge.cpu_schedules.contraction import Contraction
 from edge.cpu_schedules.elementwise import Elementwise
-from edge.cpu_schedules.tiling import choose_tiles
+from edge.cpu_schedules.base import vector_bits, vector_lanes, vector_registers
+from edge.cpu_schedules.tiling import choose_tiles, fits
 from edge.cpu_schedules.window import WindowReduction
 from edge.targets import resolve
 
 
 def test_tiles_divide_the_axes_and_fit_the_registers():
-    plan = choose_tiles(56, 64, lanes=16, accumulators=24)
+    plan = choose_tiles(56, 64, lanes=16, registers=32)
     assert 56 % plan.rows == 0 and 64 % plan.vector == 0 and plan.lanes == 16
-    assert plan.rows * (plan.vector // plan.lanes) <= 24
-    dense = choose_tiles(1, 1000, lanes=16, accumulators=24)  # 16 does not divide 1000: 8-float vectors
+    assert fits(plan.rows, plan.vector // plan.lanes, 32)
+    dense = choose_tiles(1, 1000, lanes=16, registers=32)  # 16 does not divide 1000: 8-float vectors
     assert dense.lanes == 8 and 1000 % dense.vector == 0
     odd = choose_tiles(7, 3, lanes=8)  # 3 output channels: vectorised whole
     assert odd.vector == 3
+    for rows, channels in [(56, 64), (28, 128), (14, 256), (7, 512), (24, 128), (1, 1000)]:
+        plan = choose_tiles(rows, channels, lanes=8, registers=16)  # AVX2: 16 registers
+        assert fits(plan.rows, plan.vector // plan.lanes, 16) and rows % plan.rows == 0
+    assert not fits(3, 4, 16)  # 12 accumulators + 4 weight vectors + a broadcast: spilled
+
+
+def test_vector_width_comes_from_the_cpu_features():
+    import tvm
+
+    def width(**cfg):
+        return vector_bits(tvm.target.Target({"kind": "llvm", **cfg}))
+
+    assert width(mcpu="znver3") == 256  # LLVM's own answer for znver3 is 512, which it does not have
+    assert width(mcpu="skylake-avx512") == 512
+    assert width(mcpu="haswell") == 256
+    assert width(mtriple="aarch64-linux-gnu", mcpu="cortex-a78") == 128
+    aarch64 = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a78"})
+    assert vector_lanes(aarch64) == 4 and vector_registers(aarch64) == 32
 
 
 def _functions(model, shape):
@@ -59,12 +78,13 @@ def test_each_function_gets_its_rule():
     assert any(v == "Elementwise" for v in found.values())
 
 
-@pytest.mark.parametrize("name", ["conv", "depthwise", "strided", "dense", "matmul", "pool", "avgpool"])
+@pytest.mark.parametrize("name", ["conv", "depthwise", "strided", "dilated", "dense", "matmul", "pool", "avgpool"])
 def test_default_schedules_compute_what_the_naive_loops_compute(name):
     models = {
         "conv": (nn.Sequential(nn.Conv2d(8, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU()), (1, 8, 14, 14)),
         "depthwise": (nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU6()), (1, 16, 10, 10)),
         "strided": (nn.Sequential(nn.Conv2d(3, 10, 7, stride=2, padding=3)), (1, 3, 21, 21)),
+        "dilated": (nn.Sequential(nn.Conv2d(4, 16, 3, stride=2, padding=2, dilation=2), nn.ReLU()), (1, 4, 13, 11)),
         "dense": (nn.Linear(100, 1000), (1, 100)),
         "matmul": (nn.Linear(48, 40), (2, 6, 48)),
         "pool": (nn.Sequential(nn.Conv2d(3, 8, 1), nn.MaxPool2d(3, 2, 1)), (1, 3, 15, 15)),
