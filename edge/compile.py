@@ -77,11 +77,15 @@ def prepare(mod: Any, target: Any, layout_like: Any = None, nhwc: bool | None = 
     if nhwc is None:
         nhwc = wants_nhwc(mod, target, layout_like)
     with target:
-        legalize = {}
         if nhwc:
             with stage("layout", "the NHWC layout conversion (relax.transform.ConvertLayout)"):
                 mod = relax.transform.ConvertLayout(CPU_CONV_LAYOUT)(mod)
+        legalize = None
+        if "gpu" not in (layout_like or target).keys:
+            with stage("layout", "packing the weights of convolutions and matrix products (edge.conv_packing)"):
                 mod = pack_conv_weights(mod, vector_lanes(target))
+            with stage("legalize", "vectorisable exp, erf, tanh and softmax (relax.transform.FastMathTransform)"):
+                mod = relax.transform.FastMathTransform()(mod)
             legalize = {CONV2D: legalize_packed_conv2d}
         seq = tvm.transform.Sequential([
             relax.transform.DecomposeOpsForInference(),
@@ -89,7 +93,7 @@ def prepare(mod: Any, target: Any, layout_like: Any = None, nhwc: bool | None = 
             relax.transform.LiftTransformParams(),
             relax.backend.DispatchSampling(),
             relax.backend.DispatchSortScan(),
-            relax.transform.LegalizeOps(legalize or None),
+            relax.transform.LegalizeOps(legalize),
             relax.transform.AnnotateTIROpPattern(),
             relax.transform.FoldConstant(),
             relax.transform.FuseOps(),

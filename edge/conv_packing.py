@@ -11,6 +11,12 @@ of ``V`` output channels.
 the weights runs once, at compile time, with the other weight transforms); :func:`legalize_packed_conv2d`
 lowers the packed convolution, which TOPI's conv2d does not take. Only plain (``groups == 1``) NHWC
 convolutions whose output channels are a multiple of ``V`` are packed; the others keep ``HWIO``.
+
+Matrix products by a weight matrix (``x @ W`` with ``W`` of shape ``K x N`` a constant or a function
+of the weights alone: dense layers, the projections of a transformer) have the same stride problem (a
+row of ``W`` is ``N`` floats): ``W`` is packed as ``W[n // V, k, n % V]`` and the product computed by
+:func:`packed_matmul_te` (same schedule rule as the convolutions, and the bias and activation after
+it still fuse into it).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 CONV2D = "relax.nn.conv2d"
+MATMUL = "relax.matmul"
 
 
 def packed_kernel_layout(lanes: int) -> str:
@@ -42,31 +49,81 @@ def _packable(call: Any, lanes: int) -> bool:
     return shape is not None and len(shape) == 4 and shape[3] % lanes == 0 and shape[3] > lanes
 
 
+def _weight_matmul(call: Any, lanes: int, is_weight: Any) -> bool:
+    if getattr(call.op, "name", "") != MATMUL or not is_weight(call.args[1]) or is_weight(call.args[0]):
+        return False
+    x, w = _static_shape(call.args[0]), _static_shape(call.args[1])
+    return (x is not None and w is not None and len(w) == 2 and len(x) >= 2 and w[1] % lanes == 0
+            and w[1] > lanes and str(call.args[0].ty.dtype) == str(call.args[1].ty.dtype))
+
+
 def pack_conv_weights(mod: Any, lanes: int) -> Any:
-    """``mod`` with every packable NHWC/HWIO convolution (module doc) taking ``OHWI{lanes}o`` weights
-    through a ``layout_transform`` of its weight argument."""
+    """``mod`` with every packable NHWC/HWIO convolution, and every product by a weight matrix, taking
+    ``OHWI{lanes}o`` weights through a ``layout_transform`` of its weight argument (module doc)."""
+    import tvm
     from tvm import relax
     from tvm.relax.expr_functor import PyExprMutator, mutator
 
     layout = packed_kernel_layout(lanes)
 
+    def packed(weight_hwio: Any) -> Any:
+        return relax.op.layout_transform(weight_hwio, index_map=lambda h, w, i, o: (o // lanes, h, w, i, o % lanes))
+
     @mutator
     class Packer(PyExprMutator):
+        weights: set[Any] = set()
+
+        def is_weight(self, expr: Any) -> bool:
+            """True when ``expr`` is a constant or computed from weights alone (the function's parameters
+            after ``num_input``), so its re-layout is lifted out and runs once."""
+            if isinstance(expr, tvm.ir.expr.Constant) or (isinstance(expr, relax.Var) and expr in self.weights):
+                return True
+            if isinstance(expr, relax.Var):
+                bound = self.lookup_binding(expr)
+                if isinstance(bound, relax.Call) and bound.args:
+                    return all(self.is_weight(a) for a in bound.args if not isinstance(a, relax.ShapeExpr))
+            return False
+
         def visit_call_(self, call: Any) -> Any:  # noqa: N802 - TVM's visitor name
             call = super().visit_call_(call)
-            if not _packable(call, lanes):
-                return call
-            a = call.attrs
-            packed = relax.op.layout_transform(call.args[1],
-                                               index_map=lambda h, w, i, o: (o // lanes, h, w, i, o % lanes))
-            return relax.op.nn.conv2d(call.args[0], packed, a.strides, a.padding, a.dilation, 1, a.data_layout,
-                                      layout, a.out_layout, a.out_dtype)
+            if _packable(call, lanes):
+                a = call.attrs
+                return relax.op.nn.conv2d(call.args[0], packed(call.args[1]), a.strides, a.padding, a.dilation, 1,
+                                          a.data_layout, layout, a.out_layout, a.out_dtype)
+            if _weight_matmul(call, lanes, self.is_weight):
+                out_dtype = str(call.ty.dtype)
+                kernel = self.builder_.emit(relax.op.layout_transform(
+                    call.args[1], index_map=lambda k, n: (n // lanes, k, n % lanes)))
+                return self.builder_.call_te(packed_matmul_te, call.args[0], kernel, out_dtype,
+                                             primfunc_name_hint="matmul")
+            return call
 
-    out = mod.clone()
+    out = mod
     for gv, func in mod.functions_items():
         if isinstance(func, relax.Function):
-            out[gv] = Packer().visit_expr(func)
+            packer = Packer(out)
+            n_inputs = int(func.attrs["num_input"]) if func.attrs and "num_input" in func.attrs else len(func.params)
+            packer.weights = set(func.params[n_inputs:])
+            rewritten = packer.visit_expr(func)
+            out = packer.builder_.get()  # with the packed products' functions
+            out[gv] = rewritten
     return relax.transform.Normalize()(out)
+
+
+def packed_matmul_te(data: Any, kernel: Any, out_dtype: str) -> Any:
+    """``data @ W`` (``data`` of shape ``... x M x K``) by ``W`` packed as ``kernel[n // V, k, n % V]``,
+    as a TE tensor of shape ``... x M x N``."""
+    from tvm import te
+
+    blocks, depth, lanes = (int(d) for d in kernel.shape)
+    rk = te.reduce_axis((0, depth), "rk")
+
+    def body(*index: Any) -> Any:
+        *rows, n = index
+        value = data[(*rows, rk)] * kernel[n // lanes, rk, n % lanes]
+        return te.sum(value.astype(out_dtype), axis=[rk])
+
+    return te.compute((*data.shape[:-1], blocks * lanes), body, name="matmul")
 
 
 def packed_conv2d_te(data: Any, kernel: Any, strides: Any, padding: Any, dilation: Any, out_dtype: str) -> Any:

@@ -83,3 +83,37 @@ def test_host_pipeline_packs_and_the_build_matches_torch():
     compiled = edge.compile_model(model, (x,))
     with torch.no_grad():
         np.testing.assert_allclose(compiled(x.numpy()), model(x).numpy(), rtol=1e-4, atol=1e-4)
+
+
+class _Attention(nn.Module):
+    """A weight product (the projection, packed) and a product of two activations (not packed)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(12, 32)
+
+    def forward(self, x):
+        q = torch.nn.functional.gelu(self.proj(x))
+        return q @ q.transpose(-1, -2)
+
+
+def test_products_by_weights_are_packed_and_products_of_activations_are_not():
+    model = _Attention().eval()
+    x = torch.randn(2, 5, 12)
+    imported = edge.import_model(model, (x,))
+    packed = pack_conv_weights(imported.mod, 8)
+    products = []
+
+    from tvm import relax
+
+    def visit(expr):
+        if isinstance(expr, relax.Call):
+            name = getattr(expr.op, "name", "")
+            products.append(expr.args[0].name_hint if name == "relax.call_tir" else name)
+
+    relax.analysis.post_order_visit(packed["main"].body, visit)
+    assert products.count("relax.matmul") == 1  # q @ q^T stays a matmul
+    assert "relax.layout_transform" in products and "matmul" in products  # the projection: packed product
+    compiled = edge.compile_model(model, (x,))
+    with torch.no_grad():
+        np.testing.assert_allclose(compiled(x.numpy()), model(x).numpy(), rtol=1e-4, atol=1e-4)
