@@ -10,10 +10,11 @@ Tuning records are per operator workload, so before tuning a model the records o
 (same fused operator, shapes and dtypes) are copied in from the other databases of the same target,
 and a task that already has its budget of measured candidates is not tuned again: the digits CNN and
 the early-exit CNN share their largest convolution, and the early-exit stages share everything with
-the whole network. Budgets: ``trials`` candidates per task that does real arithmetic, at most
-``LIGHT_TRIALS`` for a task under ``LIGHT_FLOP`` floating-point operations (pooling, layout changes,
-small heads) and ``TINY_TRIALS`` under ``TINY_FLOP`` (reshapes, scalar logic of control flow): a few
-microseconds whatever the schedule.
+the whole network. On CPUs each task's default schedule is measured and committed first
+(:mod:`edge.tuning_seed`), so the build never takes a tuned schedule slower than it. Budgets:
+``trials`` candidates per task that does real arithmetic, at most ``LIGHT_TRIALS`` for a task under
+``LIGHT_FLOP`` floating-point operations (pooling, layout changes, small heads) and ``TINY_TRIALS``
+under ``TINY_FLOP`` (reshapes, scalar logic of control flow): a few microseconds whatever the schedule.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from edge.errors import TuningError
 from edge.pooled_builder import pooled_builder
 from edge.targets import physical_cores
 from edge.tracker import BoardFarm
+from edge.tuning_seed import commit_default_records
 from edge.tvm_quirks import ffi_smoke, meta_schedule_logging_safe, preload_meta_schedule, worker_init
 from hwsim.data import cache_dir
 
@@ -110,7 +112,7 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
     target's other databases (:func:`import_shared_records`); tasks that have their budget are skipped.
     With ``farm`` the candidates are measured on the boards behind a TVM RPC tracker instead, one at a
     time per board, all boards at once (``farm`` in the result: boards and the most busy at once).
-    Returns ``{records, tasks, tasks_tuned, records_imported, trials, seconds, reused}``."""
+    Returns ``{records, tasks, tasks_tuned, records_imported, default_records, trials, seconds, reused}``."""
     if trials <= 0:
         raise TuningError("tune_trials must be positive to tune")
     work_dir = Path(work_dir)
@@ -150,6 +152,8 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
               ms.runner.LocalRunner(timeout_sec=120.0, initializer=worker_init, evaluator_config=evaluator))
     monitor = farm.monitor() if farm is not None else None
     try:
+        seeded = (commit_default_records([t for t, _ in todo], target, own, builder, runner)
+                  if target.kind.name == "llvm" else 0)
         for budget in sorted({b for _, b in todo}):
             group = [t for t, b in todo if b == budget]
             with meta_schedule_logging_safe():
@@ -165,11 +169,13 @@ def tune(mod: Any, target: Any, trials: int, work_dir: str | os.PathLike, model_
         measured_on = monitor.stop() if monitor is not None else None
     seconds = time.perf_counter() - t0
     key = {"model_hash": model_hash, "target": target_json, "trials": trials, "tasks": len(tasks),
-           "tasks_tuned": len(todo), "records_imported": imported, "seconds": round(seconds, 2),
+           "tasks_tuned": len(todo), "records_imported": imported, "default_records": seeded,
+           "seconds": round(seconds, 2),
            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (work_dir / KEY_FILE).write_text(json.dumps(key, indent=2) + "\n")
     return {"records": record_count(work_dir), "tasks": len(tasks), "tasks_tuned": len(todo),
-            "records_imported": imported, "trials": trials, "seconds": seconds, "reused": False,
+            "records_imported": imported, "default_records": seeded, "trials": trials, "seconds": seconds,
+            "reused": False,
             **({"farm": measured_on} if measured_on else {})}
 
 

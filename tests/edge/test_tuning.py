@@ -105,3 +105,40 @@ def test_identical_workloads_are_shared_across_models(tmp_path):
     xs = np.random.default_rng(0).standard_normal((1, 16)).astype("float32")
     again = edge.compile_model(second, (x,), tuning_db=tmp_path)
     np.testing.assert_allclose(again(xs), em.reference(second, xs), atol=1e-4)
+
+
+def test_default_schedule_trace_replays_to_the_default_schedule():
+    """The record committed for a task's default schedule rebuilds exactly that schedule."""
+    import tvm
+    from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
+
+    from edge.compile import prepare
+    from edge.targets import resolve
+    from edge.tuning_seed import default_schedule
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU()).eval()
+    imported = edge.import_model(model, (torch.randn(1, 3, 12, 12),))
+    target = resolve("host").tvm_target()
+    with target:
+        tasks = extract_tasks(tuning.inference_only(prepare(imported.mod, target)), target)
+    conv = [t for t in tasks if "conv2d" in t.task_name]
+    assert conv
+    mod = conv[0].dispatched[0]
+    sch = default_schedule(mod, target)
+    assert sch is not None
+    replayed = tvm.s_tir.Schedule(mod)
+    sch.trace.apply_to_schedule(replayed, remove_postproc=False)
+    tvm.ir.assert_structural_equal(replayed.mod, sch.mod)
+
+
+@pytest.mark.slow
+def test_tuned_build_keeps_the_default_schedules_it_does_not_beat(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(16 * 12 * 12, 16)).eval()
+    x = torch.randn(1, 3, 12, 12)
+    compiled = edge.compile_model(model, (x,), tune_trials=2, tuning_db=tmp_path, num_threads=1)
+    info = compiled.info["tuning"]
+    assert info["default_records"] >= 2  # the convolution and the dense layer at least
+    assert info["records"] >= info["default_records"]
+    with torch.no_grad():
+        np.testing.assert_allclose(compiled(x.numpy()), model(x).numpy(), rtol=1e-4, atol=1e-4)
