@@ -25,7 +25,7 @@ import numpy as np
 from edge.errors import ModelFileError, UnsupportedOperator
 from edge.onnx_converters import local_converters
 from edge.onnx_rewrites import apply_rewrites
-from edge.onnx_specialise import fold_static_shapes, specialise_shape_inputs
+from edge.onnx_specialise import fold_shape_arithmetic, fold_static_shapes, specialise_shape_inputs
 from edge.onnx_support import check_onnx_ops
 from edge.specs import BATCH, ImportedModel, TensorSpec, as_numpy_list, bound_batch, output_specs, shape_text
 from edge.stages import stage
@@ -205,6 +205,9 @@ def import_onnx(model: Any, example_inputs: Sequence[Any] | None, max_batch: int
         folded = fold_static_shapes(proto, {n: c for n, (_, c) in zip(renamed, shapes)})
         if folded:
             rewrites["static-shapes"] = folded
+            arithmetic = fold_shape_arithmetic(proto)
+            if arithmetic:
+                rewrites["shape-arithmetic"] = arithmetic
     if frozen:
         rewrites["specialised-inputs"] = len(frozen)
     check_onnx_ops(proto.graph)

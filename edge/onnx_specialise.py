@@ -10,6 +10,10 @@ specialisations, both only with static input shapes:
   with another one (:class:`edge.specs.TensorSpec` ``value``), so it is never silently wrong.
 - :func:`fold_static_shapes`: ``Shape`` and ``Size`` of tensors whose shape ONNX shape inference knows
   (with the inputs' concrete shapes) become constants.
+- :func:`fold_shape_arithmetic`: then the small computations on those constants (the ``Slice``,
+  ``Gather``, ``Concat``, ``Unsqueeze``... exporters write between a ``Shape`` and the ``Reshape`` that
+  uses it, as ViT's patch embedding does) are evaluated by ONNX's reference evaluator and become
+  constants too; the frontend does not fold them ("Reshape requires the input new shape to be Shape").
 """
 
 from __future__ import annotations
@@ -111,4 +115,54 @@ def fold_static_shapes(model: Any, shapes: Mapping[str, Sequence[int]]) -> int:
             nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
+    return folded
+
+
+# shape arithmetic exporters write: evaluated when every input is a constant and the result is small
+SHAPE_ARITHMETIC = frozenset({"Slice", "Gather", "Concat", "Unsqueeze", "Squeeze", "Cast", "Add", "Sub", "Mul",
+                              "Div", "Equal", "Where", "Reshape", "Range", "ReduceProd", "Neg", "Abs", "Max",
+                              "Min", "Identity", "Expand", "Shape", "Size"})
+MAX_FOLDED = 4096  # elements: shapes, axes and indices, never a weight
+
+
+def fold_shape_arithmetic(model: Any) -> int:
+    """Evaluate main-graph nodes of :data:`SHAPE_ARITHMETIC` whose inputs are all ``Constant`` nodes or
+    small initializers and whose outputs are small, replacing them by ``Constant`` nodes, in graph order
+    (so chains fold); returns how many (in place)."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    graph = model.graph
+    opsets = {o.domain or "": o.version for o in model.opset_import}
+    values: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer
+                                     if int(np.prod(t.dims, dtype=np.int64)) <= MAX_FOLDED}
+    nodes, folded = [], 0
+    for node in graph.node:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            value_attr = next((a for a in node.attribute if a.name == "value"), None)
+            if value_attr is not None:
+                values[node.output[0]] = numpy_helper.to_array(value_attr.t)
+            nodes.append(node)
+            continue
+        ins = [i for i in node.input if i]
+        if (node.op_type not in SHAPE_ARITHMETIC or node.domain not in ("", "ai.onnx") or not ins
+                or any(i not in values for i in ins)):
+            nodes.append(node)
+            continue
+        try:
+            feeds = {i: values[i] for i in ins}
+            outs = ReferenceEvaluator(node, opsets=opsets).run(None, feeds)
+        except Exception:  # noqa: BLE001 - left for the frontend, which says what it cannot do
+            nodes.append(node)
+            continue
+        if any(np.asarray(o).size > MAX_FOLDED for o in outs):
+            nodes.append(node)
+            continue
+        for name, out in zip(node.output, outs):
+            values[name] = np.asarray(out)
+            nodes.append(_constant(name, np.asarray(out)))
+        folded += 1
+    if folded:
+        del graph.node[:]
+        graph.node.extend(nodes)
     return folded

@@ -147,3 +147,24 @@ def test_classic_zoo_file_from_the_onnx_wheel(tmp_path):
     x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype("float32")
     got = np.asarray(compiled(x)).ravel()
     assert np.unique(got).size > 100  # a constant output could not tell a wrong build from a right one
+
+
+def test_shape_arithmetic_before_a_reshape_is_folded(tmp_path):
+    """Conv -> Shape -> Slice -> Concat -> Reshape (ViT's patch embedding as torch exports it): the frontend
+    needs the Reshape's shape constant; the chain is evaluated at import and the model compiles."""
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [6, 3, 4, 4], rng.standard_normal(6 * 3 * 16).tolist())
+    consts = [helper.make_node("Constant", [], [name], value=helper.make_tensor(name, TensorProto.INT64, [1], [v]))
+              for name, v in (("start", 0), ("end", 2), ("minus_one", -1))]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], strides=[4, 4]), *consts,
+             helper.make_node("Shape", ["y"], ["s"]),
+             helper.make_node("Slice", ["s", "start", "end"], ["s2"]),
+             helper.make_node("Concat", ["s2", "minus_one"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["y", "shape"], ["z"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 6, 16])], [w])
+    path = om.save(graph, tmp_path / "patches.onnx")
+    compiled = edge.compile_model(path)
+    assert compiled.info["source"]["rewrites"]["shape-arithmetic"] == 2
+    x = rng.standard_normal((1, 3, 16, 16)).astype("float32")
+    np.testing.assert_allclose(compiled(x), _ort(path, x)[0], rtol=1e-5, atol=1e-5)
