@@ -29,6 +29,7 @@ from edge.conv_packing import CONV2D, legalize_packed_conv2d, pack_conv_weights
 from edge.cpu_schedules import cpu_default_schedule
 from edge.cpu_schedules.base import vector_lanes
 from edge.errors import CompileStageError, VerificationError
+from edge.fast_math import fast_math
 from edge.importer import import_model
 from edge.memory_guard import memory_ceiling
 from edge.specs import ImportedModel
@@ -84,8 +85,8 @@ def prepare(mod: Any, target: Any, layout_like: Any = None, nhwc: bool | None = 
         if "gpu" not in (layout_like or target).keys:
             with stage("layout", "packing the weights of convolutions and matrix products (edge.conv_packing)"):
                 mod = pack_conv_weights(mod, vector_lanes(target))
-            with stage("legalize", "vectorisable exp, erf, tanh and softmax (relax.transform.FastMathTransform)"):
-                mod = relax.transform.FastMathTransform()(mod)
+            with stage("legalize", "vectorisable exp, erf, tanh, sigmoid and softmax (edge.fast_math)"):
+                mod = fast_math(mod)
             legalize = {CONV2D: legalize_packed_conv2d}
         seq = tvm.transform.Sequential([
             relax.transform.DecomposeOpsForInference(),

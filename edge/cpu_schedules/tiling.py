@@ -200,6 +200,28 @@ def vector_axis_is_inner(sch: Any, block: Any, vec_pos: int, lanes: int = 1) -> 
     return True
 
 
+def inline_epilogue(sch: Any, block: Any) -> None:
+    """Inline the intermediate element-wise blocks after ``block`` into their consumers, so that its
+    epilogue becomes one block the write-back can fold: SiLU (``x * sigmoid(x)``) and GELU read their input
+    twice, so they are no chain of single consumers, and each of their steps was otherwise a pass over the
+    whole output in memory. A block feeding a reduction is kept (a window would recompute it per read)."""
+    after: list[Any] = []
+    frontier = list(sch.get_consumers(block))
+    while frontier:
+        current = frontier.pop(0)
+        if any(current.same_as(b) for b in after):
+            continue
+        after.append(current)
+        frontier.extend(sch.get_consumers(current))
+    for candidate in after:
+        if is_reduction(sch, candidate) or any(is_reduction(sch, c) for c in sch.get_consumers(candidate)):
+            continue
+        try:
+            sch.compute_inline(candidate)
+        except Exception:  # noqa: BLE001 - an output block, or not element-wise: computed on its own
+            continue
+
+
 def tile_reduction(sch: Any, block: Any, lanes: int, registers: int = REGISTERS) -> Any:
     """Apply the register-tiled schedule (module doc) to reduction ``block``; returns the write-back block."""
     axes = reduction_axes(sch, block)
@@ -224,6 +246,7 @@ def tile_reduction(sch: Any, block: Any, lanes: int, registers: int = REGISTERS)
     outer = [v_out, *others] + ([r_out] if r_out is not None else [])
     inner = ([r_in] if r_in is not None else []) + ([v_reg] if v_reg is not None else []) + [v_in]
     sch.reorder(*outer, *reduction, *inner)
+    inline_epilogue(sch, block)
     local = sch.cache_write(block, 0, "local")
     anchor = outer[-1]
     sch.reverse_compute_at(local, anchor, preserve_unit_loops=True)

@@ -78,12 +78,15 @@ def test_each_function_gets_its_rule():
     assert any(v == "Elementwise" for v in found.values())
 
 
-@pytest.mark.parametrize("name", ["conv", "depthwise", "strided", "dilated", "dense", "matmul", "pool", "avgpool"])
+@pytest.mark.parametrize("name", ["conv", "depthwise", "strided", "silu", "dilated", "dense", "matmul", "pool",
+                                  "avgpool"])
 def test_default_schedules_compute_what_the_naive_loops_compute(name):
     models = {
         "conv": (nn.Sequential(nn.Conv2d(8, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU()), (1, 8, 14, 14)),
         "depthwise": (nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU6()), (1, 16, 10, 10)),
         "strided": (nn.Sequential(nn.Conv2d(3, 10, 7, stride=2, padding=3)), (1, 3, 21, 21)),
+        "silu": (nn.Sequential(nn.Conv2d(4, 16, 1), nn.SiLU(), nn.Conv2d(16, 16, 3, padding=1), nn.GELU()),
+                 (1, 4, 9, 9)),
         "dilated": (nn.Sequential(nn.Conv2d(4, 16, 3, stride=2, padding=2, dilation=2), nn.ReLU()), (1, 4, 13, 11)),
         "dense": (nn.Linear(100, 1000), (1, 100)),
         "matmul": (nn.Linear(48, 40), (2, 6, 48)),
@@ -114,3 +117,18 @@ def test_rule_failures_leave_the_function_to_the_next_rule():
     from edge.cpu_schedules.base import guarded
 
     assert guarded(Broken()).apply(None, None, False) is None
+
+
+def test_sigmoid_is_vectorisable_and_epilogues_fold_into_the_product():
+    """SiLU after a convolution: sigmoid becomes the fast form (edge.fast_math) and the whole activation is
+    computed in the convolution's write-back, one function with no separate element-wise pass."""
+    model = nn.Sequential(nn.Conv2d(4, 16, 1), nn.SiLU()).eval()
+    mod = _functions(model, (1, 4, 8, 8))
+    names = [gv.name_hint for gv, f in mod.functions_items() if type(f).__name__ == "PrimFunc"]
+    fused = [n for n in names if "conv2d" in n]
+    assert fused and all("fast_sigmoid" in n for n in fused)
+    target = resolve("host").tvm_target()
+    with target:
+        sch = Contraction().apply(mod[fused[0]], target, False)
+    blocks = [b for b in sch.mod["main"].script().split("T.sblock(")[1:]]
+    assert len(blocks) <= 4  # padding or none, init, update, write-back: no epilogue passes
