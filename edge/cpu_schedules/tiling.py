@@ -204,18 +204,25 @@ def inline_epilogue(sch: Any, block: Any) -> None:
     """Inline the intermediate element-wise blocks after ``block`` into their consumers, so that its
     epilogue becomes one block the write-back can fold: SiLU (``x * sigmoid(x)``) and GELU read their input
     twice, so they are no chain of single consumers, and each of their steps was otherwise a pass over the
-    whole output in memory. A block feeding a reduction is kept (a window would recompute it per read)."""
-    after: list[Any] = []
+    whole output in memory. A block feeding a reduction is kept (a window would recompute it per read), and
+    so is one that a consumer reads more than once."""
+    after: list[str] = []  # names: a block has a new handle each time it is looked up
     frontier = list(sch.get_consumers(block))
     while frontier:
         current = frontier.pop(0)
-        if any(current.same_as(b) for b in after):
+        name = sch.get(current).name_hint
+        if name in after:
             continue
-        after.append(current)
+        after.append(name)
         frontier.extend(sch.get_consumers(current))
-    for candidate in after:
-        if is_reduction(sch, candidate) or any(is_reduction(sch, c) for c in sch.get_consumers(candidate)):
+    for name in after:
+        candidate = sch.get_sblock(name)
+        consumers = sch.get_consumers(candidate)
+        if is_reduction(sch, candidate) or any(is_reduction(sch, c) for c in consumers):
             continue
+        written = sch.get(candidate).writes[0].source.name
+        if any(sum(ld.source.name == written for ld in loads(sch, c)) > 1 for c in consumers):
+            continue  # a polynomial reading its input many times (fast_erf) would recompute it each time
         try:
             sch.compute_inline(candidate)
         except Exception:  # noqa: BLE001 - an output block, or not element-wise: computed on its own

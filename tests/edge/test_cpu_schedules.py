@@ -132,3 +132,15 @@ def test_sigmoid_is_vectorisable_and_epilogues_fold_into_the_product():
         sch = Contraction().apply(mod[fused[0]], target, False)
     blocks = [b for b in sch.mod["main"].script().split("T.sblock(")[1:]]
     assert len(blocks) <= 4  # padding or none, init, update, write-back: no epilogue passes
+
+
+def test_gelu_after_a_dense_layer_keeps_the_contraction_rule():
+    """GELU's fast erf reads its input many times: it is not inlined, and the rule still applies (a stale
+    block handle once made it fail, silently sending the product to DLight's row reduction)."""
+    model = nn.Sequential(nn.Linear(16, 32), nn.GELU()).eval()
+    mod = _functions(model, (1, 6, 16))
+    target = resolve("host").tvm_target()
+    fused = [gv for gv, f in mod.functions_items() if "matmul" in gv.name_hint and "erf" in gv.name_hint]
+    assert fused
+    with target:
+        assert Contraction().apply(mod[fused[0]], target, False) is not None
