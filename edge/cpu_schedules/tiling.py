@@ -204,8 +204,7 @@ def inline_epilogue(sch: Any, block: Any) -> None:
     """Inline the intermediate element-wise blocks after ``block`` into their consumers, so that its
     epilogue becomes one block the write-back can fold: SiLU (``x * sigmoid(x)``) and GELU read their input
     twice, so they are no chain of single consumers, and each of their steps was otherwise a pass over the
-    whole output in memory. A block feeding a reduction is kept (a window would recompute it per read), and
-    so is one that a consumer reads more than once."""
+    whole output in memory. A block feeding a reduction is kept (a window would recompute it per read)."""
     after: list[str] = []  # names: a block has a new handle each time it is looked up
     frontier = list(sch.get_consumers(block))
     while frontier:
@@ -220,9 +219,6 @@ def inline_epilogue(sch: Any, block: Any) -> None:
         consumers = sch.get_consumers(candidate)
         if is_reduction(sch, candidate) or any(is_reduction(sch, c) for c in consumers):
             continue
-        written = sch.get(candidate).writes[0].source.name
-        if any(sum(ld.source.name == written for ld in loads(sch, c)) > 1 for c in consumers):
-            continue  # a polynomial reading its input many times (fast_erf) would recompute it each time
         try:
             sch.compute_inline(candidate)
         except Exception:  # noqa: BLE001 - an output block, or not element-wise: computed on its own

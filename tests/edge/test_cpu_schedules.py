@@ -135,12 +135,13 @@ def test_sigmoid_is_vectorisable_and_epilogues_fold_into_the_product():
 
 
 def test_gelu_after_a_dense_layer_keeps_the_contraction_rule():
-    """GELU's fast erf reads its input many times: it is not inlined, and the rule still applies (a stale
-    block handle once made it fail, silently sending the product to DLight's row reduction)."""
+    """GELU (its fast form, edge.fast_math) folds into the product's write-back and the rule applies (a stale
+    block handle once made it fail, silently sending the product to DLight's row reduction: 36 ms a call
+    instead of 0.8 for a BERT feed-forward layer)."""
     model = nn.Sequential(nn.Linear(16, 32), nn.GELU()).eval()
-    mod = _functions(model, (1, 6, 16))
+    mod = _functions(model, (6, 16))
     target = resolve("host").tvm_target()
-    fused = [gv for gv, f in mod.functions_items() if "matmul" in gv.name_hint and "erf" in gv.name_hint]
+    fused = [gv for gv, f in mod.functions_items() if "matmul" in gv.name_hint and "gelu" in gv.name_hint]
     assert fused
     with target:
         assert Contraction().apply(mod[fused[0]], target, False) is not None
