@@ -5,7 +5,8 @@ Models (:mod:`edge.architectures`, random weights, nothing downloaded): eight CN
 torchvision builds them, a BERT and a ViT encoder from small ``transformers`` configurations, a ResNet-18
 exported the old way (opset 9, IR 3, initializers as inputs) and the nine classic-zoo files the ``onnx``
 wheel ships (same layout, plus Dropout, LRN and n-ary Sum). hwsim compiles the ONNX file of each, as
-a user would: ``hwsim edge compile model.onnx`` with default flags.
+a user would: ``hwsim edge compile model.onnx`` with default flags, except the verification tolerance
+(:data:`VERIFY_TOLERANCE`, the acceptance's 1e-3 instead of 1e-4).
 
 Per model: ``host`` untuned (the default CPU schedules of :mod:`edge.cpu_schedules`), optionally the
 naive TVM build without them (``--naive``, the ablation) and a tuned build (``--tune TRIALS``), ONNX
@@ -43,6 +44,10 @@ from hwsim.report import time_interleaved, write_bench
 DEFAULT_MODELS = tuple(ARCHITECTURES)
 ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
 REL_TOLERANCE = 1e-3  # acceptance: host outputs within 1e-3 of ONNX Runtime, relative to the output scale
+# compile-time verification of zoo builds (host and cross): the acceptance tolerance, not the default 1e-4.
+# With random weights the classic files are ill-conditioned: on onnx_inception_v1 ONNX Runtime's and
+# hwsim's float32 outputs are 1.3e-3 and 1.4e-3 from a float64 reference and 2e-4 from each other
+VERIFY_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class ZooConfig:
 def bench_model(zm: ZooModel, workdir: Path) -> BenchModel:
     """The zoo entry as the backends take it: hwsim and ONNX Runtime both get its ONNX file."""
     path = zm.onnx_path or export_onnx(zm.module, zm.example, workdir / f"{zm.arch.name}.onnx", dynamic_batch=False)
-    return BenchModel(zm.arch.name, zm.module, lambda _x: path, compile_from="onnx")
+    return BenchModel(zm.arch.name, zm.module, lambda _x: path, atol=VERIFY_TOLERANCE, rtol=VERIFY_TOLERANCE,
+                      compile_from="onnx")
 
 
 def output_error(got: Any, want: Any) -> dict[str, float]:
@@ -96,11 +102,11 @@ def library_arch(library: Path) -> list[str]:
 
 
 def cross_check(source: Path, target: str, workdir: Path) -> dict[str, Any]:
-    """Build ``source`` for ``target`` with default flags and check the artifact: verification (host proxy),
-    library architecture, GPU code format, seconds."""
+    """Build ``source`` for ``target`` with default flags (verified at :data:`VERIFY_TOLERANCE`) and check the
+    artifact: verification (host proxy), library architecture, GPU code format, seconds."""
     start = time.perf_counter()
     try:
-        compiled = compile_model(str(source), target=target)
+        compiled = compile_model(str(source), target=target, atol=VERIFY_TOLERANCE, rtol=VERIFY_TOLERANCE)
         out = compiled.export(workdir / f"{source.stem}-{target}", cuda_aot=nvcc_path() is not None)
     except HwsimError as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}",

@@ -15,16 +15,18 @@ from typing import Any
 from edge.cpu_schedules.base import guarded
 from edge.cpu_schedules.contraction import Contraction
 from edge.cpu_schedules.elementwise import Elementwise
+from edge.cpu_schedules.row_reduction import RowReduction
 from edge.cpu_schedules.window import WindowReduction
 
 
 def rules() -> list[Any]:
     """The rule table, most specific first: contractions (convolution, dense, matmul), windowed
-    reductions (pooling, depthwise convolution), DLight's row reductions (softmax, norms), elementwise."""
+    reductions (pooling, depthwise convolution), last-axis reductions (softmax, norms), DLight's other
+    reductions, elementwise."""
     from tvm.s_tir import dlight as dl
 
-    return [guarded(Contraction()), guarded(WindowReduction()), guarded(dl.cpu.Reduction()),
-            guarded(Elementwise())]
+    return [guarded(Contraction()), guarded(WindowReduction()), guarded(RowReduction()),
+            guarded(dl.cpu.Reduction()), guarded(Elementwise())]
 
 
 def cpu_default_schedule() -> Any:

@@ -200,6 +200,23 @@ def vector_axis_is_inner(sch: Any, block: Any, vec_pos: int, lanes: int = 1) -> 
     return True
 
 
+def channel_group(sch: Any, block: Any, vec_pos: int) -> int | None:
+    """The group size ``G`` when an input's innermost index reads the vector axis as ``axis // G`` (a
+    grouped convolution: output channel ``c`` reads the input channels of group ``c // G``), else None."""
+    from tvm import tirx
+
+    var = sch.get(block).iter_vars[vec_pos].var
+    written = {w.source.name for w in sch.get(block).writes}
+    for load in loads(sch, block):
+        if load.source.name in written or not load.indices:
+            continue
+        for e in subexpressions(list(load.indices)[-1]):
+            if (isinstance(e, tirx.FloorDiv) and isinstance(e.a, tirx.Var) and e.a.same_as(var)
+                    and isinstance(e.b, tirx.IntImm)):
+                return int(e.b.value)
+    return None
+
+
 def inline_epilogue(sch: Any, block: Any) -> None:
     """Inline the intermediate element-wise blocks after ``block`` into their consumers, so that its
     epilogue becomes one block the write-back can fold: SiLU (``x * sigmoid(x)``) and GELU read their input
@@ -234,6 +251,14 @@ def tile_reduction(sch: Any, block: Any, lanes: int, registers: int = REGISTERS)
     extents = [_extent(sch, lp) for lp in spatial]
     vec_pos = vector_position(sch, block, len(spatial))
     row_pos = max((i for i, e in enumerate(extents[:vec_pos]) if e and e > 1), default=None)
+    group = channel_group(sch, block, vec_pos)
+    group_loops = []
+    if group is not None and extents[vec_pos] and group < extents[vec_pos] and extents[vec_pos] % group == 0:
+        # a grouped convolution: one group's channels at a time, so an input element is one broadcast
+        g_out, g_in = sch.split(spatial[vec_pos], [None, group])
+        spatial = [*spatial[:vec_pos], g_in, *spatial[vec_pos + 1:]]
+        extents[vec_pos] = group
+        group_loops = [g_out]
     plan = choose_tiles(extents[row_pos] if row_pos is not None else 1, extents[vec_pos], lanes, registers)
     regs = plan.vector // plan.lanes
     if regs > 1:  # one SIMD register per vector operation (LLVM keeps <48 x float> poorly in registers)
@@ -245,7 +270,7 @@ def tile_reduction(sch: Any, block: Any, lanes: int, registers: int = REGISTERS)
         r_out, r_in = sch.split(spatial[row_pos], [None, plan.rows])
     else:
         r_out = r_in = None
-    others = [lp for i, lp in enumerate(spatial) if i not in (vec_pos, row_pos)]
+    others = [*group_loops, *(lp for i, lp in enumerate(spatial) if i not in (vec_pos, row_pos))]
     outer = [v_out, *others] + ([r_out] if r_out is not None else [])
     inner = ([r_in] if r_in is not None else []) + ([v_reg] if v_reg is not None else []) + [v_in]
     sch.reorder(*outer, *reduction, *inner)

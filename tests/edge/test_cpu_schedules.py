@@ -78,13 +78,17 @@ def test_each_function_gets_its_rule():
     assert any(v == "Elementwise" for v in found.values())
 
 
-@pytest.mark.parametrize("name", ["conv", "depthwise", "strided", "silu", "dilated", "dense", "matmul", "pool",
-                                  "avgpool"])
+@pytest.mark.parametrize("name", ["conv", "depthwise", "strided", "grouped", "softmax", "layernorm", "silu",
+                                  "dilated", "dense", "matmul", "pool", "avgpool"])
 def test_default_schedules_compute_what_the_naive_loops_compute(name):
     models = {
         "conv": (nn.Sequential(nn.Conv2d(8, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU()), (1, 8, 14, 14)),
         "depthwise": (nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU6()), (1, 16, 10, 10)),
         "strided": (nn.Sequential(nn.Conv2d(3, 10, 7, stride=2, padding=3)), (1, 3, 21, 21)),
+        "grouped": (nn.Sequential(nn.Conv2d(20, 20, 3, padding=1, groups=4), nn.ReLU(),
+                                  nn.Conv2d(20, 12, 1, groups=2)), (1, 20, 9, 9)),
+        "softmax": (nn.Sequential(nn.Linear(16, 1000), nn.Softmax(-1)), (1, 16)),
+        "layernorm": (nn.Sequential(nn.Linear(16, 24), nn.LayerNorm(24), nn.Softmax(-1)), (3, 5, 16)),
         "silu": (nn.Sequential(nn.Conv2d(4, 16, 1), nn.SiLU(), nn.Conv2d(16, 16, 3, padding=1), nn.GELU()),
                  (1, 4, 9, 9)),
         "dilated": (nn.Sequential(nn.Conv2d(4, 16, 3, stride=2, padding=2, dilation=2), nn.ReLU()), (1, 4, 13, 11)),
@@ -145,3 +149,36 @@ def test_gelu_after_a_dense_layer_keeps_the_contraction_rule():
     assert fused
     with target:
         assert Contraction().apply(mod[fused[0]], target, False) is not None
+
+
+@pytest.mark.parametrize("shape", [(1, 16), (2, 7, 16)])
+def test_softmax_rows_get_the_row_reduction_rule(shape):
+    """One row (a classifier's 1000 classes) or many (attention): the row rule schedules the softmax;
+    DLight's reduction rule recomputed the row for each of its elements."""
+    from edge.cpu_schedules.row_reduction import RowReduction
+
+    model = nn.Sequential(nn.Linear(16, 40), nn.Softmax(-1)).eval()
+    mod = _functions(model, shape)
+    target = resolve("host").tvm_target()
+    softmax = [gv for gv, _ in mod.functions_items() if "softmax" in gv.name_hint]
+    assert softmax
+    with target:
+        assert RowReduction().apply(mod[softmax[0]], target, False) is not None
+
+
+def test_grouped_convolution_tiles_one_group_at_a_time():
+    """20 channels in 4 groups of 5: the vector axis is split by group, so an input element is read as one
+    broadcast, not gathered across a group boundary."""
+    from edge.cpu_schedules.tiling import channel_group, iter_kinds, vector_position
+
+    model = nn.Sequential(nn.Conv2d(20, 20, 3, padding=1, groups=4)).eval()
+    mod = _functions(model, (1, 20, 9, 9))
+    conv = [gv for gv, _ in mod.functions_items() if "conv2d" in gv.name_hint]
+    from tvm import s_tir
+    from tvm.s_tir.dlight.analysis import normalize_prim_func
+
+    sch = s_tir.Schedule(mod[conv[0]])
+    infos = normalize_prim_func(sch)
+    block = next(i.block_rv for i in infos if "R" in iter_kinds(sch, i.block_rv))
+    vec_pos = vector_position(sch, block, iter_kinds(sch, block).count("S"))
+    assert channel_group(sch, block, vec_pos) == 5
