@@ -112,18 +112,31 @@ def pack_conv_weights(mod: Any, lanes: int) -> Any:
 
 def packed_matmul_te(data: Any, kernel: Any, out_dtype: str) -> Any:
     """``data @ W`` (``data`` of shape ``... x M x K``) by ``W`` packed as ``kernel[n // V, k, n % V]``,
-    as a TE tensor of shape ``... x M x N``."""
-    from tvm import te
+    as a TE tensor of shape ``... x M x N``. Rows no small tile divides (197 tokens) are computed padded
+    with zeros to a multiple of ``PAD_ROWS`` and cropped."""
+    from tvm import te, tirx
+
+    from edge.cpu_schedules.tiling import PAD_ROWS, ragged_rows
 
     blocks, depth, lanes = (int(d) for d in kernel.shape)
+    *lead, rows, _ = (int(d) for d in data.shape)
+    padded_rows = -(-rows // PAD_ROWS) * PAD_ROWS if ragged_rows(rows) else rows
+    source = data
+    if padded_rows != rows:
+        zero = tirx.const(0, data.dtype)
+        source = te.compute((*lead, padded_rows, depth), lambda *i: tirx.if_then_else(
+            i[-2] < rows, data[i], zero), name="rows_padded")
     rk = te.reduce_axis((0, depth), "rk")
 
     def body(*index: Any) -> Any:
-        *rows, n = index
-        value = data[(*rows, rk)] * kernel[n // lanes, rk, n % lanes]
+        *row, n = index
+        value = source[(*row, rk)] * kernel[n // lanes, rk, n % lanes]
         return te.sum(value.astype(out_dtype), axis=[rk])
 
-    return te.compute((*data.shape[:-1], blocks * lanes), body, name="matmul")
+    out = te.compute((*lead, padded_rows, blocks * lanes), body, name="matmul")
+    if padded_rows == rows:
+        return out
+    return te.compute((*lead, rows, blocks * lanes), lambda *i: out[i], name="rows_cropped")
 
 
 def packed_conv2d_te(data: Any, kernel: Any, strides: Any, padding: Any, dilation: Any, out_dtype: str) -> Any:

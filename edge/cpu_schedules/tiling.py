@@ -200,6 +200,41 @@ def vector_axis_is_inner(sch: Any, block: Any, vec_pos: int, lanes: int = 1) -> 
     return True
 
 
+PAD_ROWS = 4  # a row axis with no divisor from 2 to 8 (197 tokens of a ViT) is padded to a multiple of this
+
+
+def ragged_rows(extent: int) -> bool:
+    """True for a row axis no register tile of 2 to 8 rows divides (a prime such as 197): padded to a
+    multiple of :data:`PAD_ROWS` before tiling."""
+    return extent > 8 and all(extent % d for d in range(2, 9))
+
+
+def pad_ragged_axes(sch: Any, block: Any, lanes: int) -> bool:
+    """Pad a matrix product whose vector axis is not a multiple of ``lanes`` or whose row axis has no small
+    divisor (197 tokens and 197 keys of a ViT's attention: else one scalar column at a time) to the next
+    multiple, with TVM's ``pad_einsum`` (zero-filled input copies, a cropping output copy). True when
+    padded; convolutions and other non-einsum blocks are left as they are."""
+    kinds = iter_kinds(sch, block)
+    n_s = len(kinds) - len(kinds.lstrip("S"))
+    if n_s == 0:
+        return False
+    extents = [int(iv.dom.extent) for iv in sch.get(block).iter_vars]
+    vec_pos = vector_position(sch, block, n_s)
+    padding = [1] * len(extents)
+    if extents[vec_pos] > lanes and extents[vec_pos] % lanes:
+        padding[vec_pos] = lanes
+    row_pos = max((i for i, e in enumerate(extents[:vec_pos]) if e > 1), default=None)
+    if row_pos is not None and ragged_rows(extents[row_pos]):
+        padding[row_pos] = PAD_ROWS
+    if padding == [1] * len(extents):
+        return False
+    try:
+        sch.pad_einsum(block, padding)
+    except Exception:  # noqa: BLE001 - not an einsum (a convolution's shifted window): tiled as it is
+        return False
+    return True
+
+
 def channel_group(sch: Any, block: Any, vec_pos: int) -> int | None:
     """The group size ``G`` when an input's innermost index reads the vector axis as ``axis // G`` (a
     grouped convolution: output channel ``c`` reads the input channels of group ``c // G``), else None."""
@@ -244,6 +279,7 @@ def inline_epilogue(sch: Any, block: Any) -> None:
 
 def tile_reduction(sch: Any, block: Any, lanes: int, registers: int = REGISTERS) -> Any:
     """Apply the register-tiled schedule (module doc) to reduction ``block``; returns the write-back block."""
+    pad_ragged_axes(sch, block, lanes)
     axes = reduction_axes(sch, block)
     if axes is None:
         raise ValueError("not a spatial-major reduction in normal form")

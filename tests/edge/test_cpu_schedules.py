@@ -59,6 +59,19 @@ def _rule_for(func, target):
     return None
 
 
+class _SelfProduct(nn.Module):
+    """Attention-like products over 11 tokens (a prime above 8): padded rows in the packed projection, and
+    ``pad_einsum`` on both axes of ``q @ q^T`` (11 is no multiple of the SIMD width)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(12, 16)
+
+    def forward(self, x):
+        q = self.proj(x)
+        return torch.softmax(q @ q.transpose(-1, -2), -1) @ q
+
+
 def test_each_function_gets_its_rule():
     target = resolve("host").tvm_target()
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
@@ -78,13 +91,14 @@ def test_each_function_gets_its_rule():
     assert any(v == "Elementwise" for v in found.values())
 
 
-@pytest.mark.parametrize("name", ["conv", "depthwise", "strided", "grouped", "softmax", "layernorm", "silu",
+@pytest.mark.parametrize("name", ["conv", "depthwise", "strided", "ragged", "grouped", "softmax", "layernorm", "silu",
                                   "dilated", "dense", "matmul", "pool", "avgpool"])
 def test_default_schedules_compute_what_the_naive_loops_compute(name):
     models = {
         "conv": (nn.Sequential(nn.Conv2d(8, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU()), (1, 8, 14, 14)),
         "depthwise": (nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU6()), (1, 16, 10, 10)),
         "strided": (nn.Sequential(nn.Conv2d(3, 10, 7, stride=2, padding=3)), (1, 3, 21, 21)),
+        "ragged": (_SelfProduct(), (1, 11, 12)),
         "grouped": (nn.Sequential(nn.Conv2d(20, 20, 3, padding=1, groups=4), nn.ReLU(),
                                   nn.Conv2d(20, 12, 1, groups=2)), (1, 20, 9, 9)),
         "softmax": (nn.Sequential(nn.Linear(16, 1000), nn.Softmax(-1)), (1, 16)),
