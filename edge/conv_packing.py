@@ -141,8 +141,12 @@ def packed_matmul_te(data: Any, kernel: Any, out_dtype: str) -> Any:
 
 def packed_conv2d_te(data: Any, kernel: Any, strides: Any, padding: Any, dilation: Any, out_dtype: str) -> Any:
     """The NHWC convolution of ``data`` by packed ``OHWI{V}o`` weights ``kernel`` as a TE tensor
-    (``padding`` is top, left, bottom, right)."""
+    (``padding`` is top, left, bottom, right). An output width no small tile divides (13 columns of
+    SqueezeNet's last layers) is computed padded with zero columns to a multiple of ``PAD_ROWS`` and
+    cropped."""
     from tvm import te, topi
+
+    from edge.cpu_schedules.tiling import PAD_ROWS, ragged_rows
 
     _, h, w, c = (int(d) for d in data.shape)
     blocks, kh, kw, _, lanes = (int(d) for d in kernel.shape)
@@ -151,6 +155,8 @@ def packed_conv2d_te(data: Any, kernel: Any, strides: Any, padding: Any, dilatio
     pt, pl, pb, pr = (int(p) for p in padding)
     out_h = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
     out_w = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    padded_w = -(-out_w // PAD_ROWS) * PAD_ROWS if ragged_rows(out_w) else out_w
+    pr += (padded_w - out_w) * sw
     padded = topi.nn.pad(data, [0, pt, pl, 0], [0, pb, pr, 0], name="pad_temp") if pt or pl or pb or pr else data
     rh, rw, rc = te.reduce_axis((0, kh), "rh"), te.reduce_axis((0, kw), "rw"), te.reduce_axis((0, c), "rc")
 
@@ -158,7 +164,11 @@ def packed_conv2d_te(data: Any, kernel: Any, strides: Any, padding: Any, dilatio
         value = padded[n, y * sh + rh * dh, x * sw + rw * dw, rc] * kernel[o // lanes, rh, rw, rc, o % lanes]
         return te.sum(value.astype(out_dtype), axis=[rh, rw, rc])
 
-    return te.compute((int(data.shape[0]), out_h, out_w, blocks * lanes), body, name="conv2d_nhwc")
+    shape = (int(data.shape[0]), out_h, padded_w, blocks * lanes)
+    out = te.compute(shape, body, name="conv2d_nhwc")
+    if padded_w == out_w:
+        return out
+    return te.compute((shape[0], out_h, out_w, shape[3]), lambda *i: out[i], name="columns_cropped")
 
 
 def legalize_packed_conv2d(bb: Any, call: Any) -> Any:
