@@ -1,10 +1,11 @@
 """Compile an imported model with TVM 0.27 for a named target, verify it, and run it.
 
 Pipeline: on CPU targets, convolutions converted to NHWC activations and HWIO weights (output channels
-innermost, so kernels vectorise over channels instead of over a 4- or 8-pixel row), the weights of plain
-convolutions packed a vector of output channels at a time (:mod:`edge.conv_packing`), where the layout
-conversion works for the model, NCHW where it fails (the manifest says which and why); inference
-decompositions, weight transforms lifted into ``main_transform_params`` (run once at compile time, so
+innermost, so kernels vectorise over channels instead of over a 4- or 8-pixel row) where the layout
+conversion works for the model, NCHW where it fails (the manifest says which and why); then the weights
+of plain convolutions and of products by weight matrices packed a vector of output channels at a time
+(:mod:`edge.weight_packing`) and erf/tanh/sigmoid/softmax in vectorisable forms (:mod:`edge.fast_math`);
+inference decompositions, weight transforms lifted into ``main_transform_params`` (run once at compile time, so
 artifacts carry the weights as ``main`` takes them), legalization to TIR, operator fusion (``tvm.compile``
 alone does not fuse on LLVM), tuning records applied when a database is given, default schedules for
 what no record covers (:mod:`edge.cpu_schedules` on CPUs, DLight on CUDA), then the Relax VM lowering of
@@ -25,7 +26,7 @@ import numpy as np
 
 from edge import tuning as tuning_mod
 from edge.compiled import CompiledModel, use_nvcc_for_jit
-from edge.conv_packing import CONV2D, legalize_packed_conv2d, pack_conv_weights
+from edge.weight_packing import CONV2D, legalize_packed_conv2d, pack_weights
 from edge.cpu_schedules import cpu_default_schedule
 from edge.cpu_schedules.base import vector_lanes
 from edge.errors import CompileStageError, VerificationError
@@ -83,8 +84,8 @@ def prepare(mod: Any, target: Any, layout_like: Any = None, nhwc: bool | None = 
                 mod = relax.transform.ConvertLayout(CPU_CONV_LAYOUT)(mod)
         legalize = None
         if "gpu" not in (layout_like or target).keys:
-            with stage("layout", "packing the weights of convolutions and matrix products (edge.conv_packing)"):
-                mod = pack_conv_weights(mod, vector_lanes(target))
+            with stage("layout", "packing the weights of convolutions and products (edge.weight_packing)"):
+                mod = pack_weights(mod, vector_lanes(target))
             with stage("legalize", "vectorisable exp, erf, tanh, sigmoid and softmax (edge.fast_math)"):
                 mod = fast_math(mod)
             legalize = {CONV2D: legalize_packed_conv2d}

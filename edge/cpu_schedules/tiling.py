@@ -181,7 +181,7 @@ def loads(sch: Any, block: Any) -> list[Any]:
 def vector_axis_is_inner(sch: Any, block: Any, vec_pos: int, lanes: int = 1) -> bool:
     """True when no input of ``block`` is indexed by the vector axis outside its innermost dimension,
     except as ``axis // B`` with ``B`` a multiple of ``lanes`` (weights packed in blocks of ``B``
-    channels, :mod:`edge.conv_packing`): every operand is then read along its rows a register at a
+    channels, :mod:`edge.weight_packing`): every operand is then read along its rows a register at a
     time, or broadcast, with no gathers across rows."""
     from tvm import tirx
 
@@ -207,6 +207,11 @@ def ragged_rows(extent: int) -> bool:
     """True for a row axis no register tile of 2 to 8 rows divides (a prime such as 197): padded to a
     multiple of :data:`PAD_ROWS` before tiling."""
     return extent > 8 and all(extent % d for d in range(2, 9))
+
+
+def padded_rows(extent: int) -> int:
+    """``extent`` rounded up to a multiple of :data:`PAD_ROWS` when :func:`ragged_rows`, else itself."""
+    return -(-extent // PAD_ROWS) * PAD_ROWS if ragged_rows(extent) else extent
 
 
 def pad_ragged_axes(sch: Any, block: Any, lanes: int) -> bool:

@@ -1,4 +1,4 @@
-"""Packed convolution weights (edge.conv_packing): which convolutions are packed, and the packed
+"""Packed weights (edge.weight_packing): which convolutions and products are packed, and the packed
 convolution computes what TOPI's NHWC/HWIO convolution computes (strides, dilation, uneven padding)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from torch import nn
 
 import edge
 from edge.compile import prepare
-from edge.conv_packing import pack_conv_weights, packed_conv2d_te
+from edge.weight_packing import pack_weights, packed_conv2d_te
 from edge.targets import resolve
 
 
@@ -43,7 +43,7 @@ def test_plain_convolutions_with_whole_vectors_of_output_channels_are_packed():
                           nn.Conv2d(32, 32, 3, padding=1, groups=32),  # depthwise: kept
                           nn.Conv2d(32, 12, 1),  # 12 is not a multiple of 8: kept
                           nn.Conv2d(12, 8, 1))  # a single vector: nothing to pack
-    layouts = _kernel_layouts(pack_conv_weights(_nhwc(model, (1, 3, 9, 9)), 8))
+    layouts = _kernel_layouts(pack_weights(_nhwc(model, (1, 3, 9, 9)), 8))
     assert layouts == [("OHWI8o", 1), ("HWIO", 32), ("HWIO", 1), ("HWIO", 1)]
 
 
@@ -101,7 +101,7 @@ def test_products_by_weights_are_packed_and_products_of_activations_are_not():
     model = _Attention().eval()
     x = torch.randn(2, 5, 12)
     imported = edge.import_model(model, (x,))
-    packed = pack_conv_weights(imported.mod, 8)
+    packed = pack_weights(imported.mod, 8)
     products = []
 
     from tvm import relax
