@@ -12,12 +12,16 @@ A fused function of this kind has one reduction block ``R`` whose iterators are 
 - loop order ``[vector blocks, outer spatial, row blocks, reduction..., rows, lanes]``: a block of
   weights (reduction x ``V``) is reused across every row of the output before the next block;
 - the accumulation goes to a local buffer (``cache_write``) written back after the reduction, with the
-  element-wise consumers folded into the write-back (``reverse_compute_inline``);
+  element-wise consumers inlined into one (:func:`inline_epilogue`) and folded into the write-back
+  (``reverse_compute_inline``);
 - producers and consumers that cannot be folded are computed on their own, vectorised on their inner
-  axis; the outermost fused loop is parallel.
+  axis; the outermost fused loop is parallel;
+- a grouped convolution's vector axis is split by group first (:func:`channel_group`).
 
-Tile sizes are chosen to divide the axes (no tail predicates); an axis no good tile divides is
-vectorised whole when it is short (LLVM splits an odd vector into legal ones).
+Tile sizes are chosen to divide the axes (no tail predicates, which scalarise the vectors): a matrix
+product with a ragged axis is first padded (:func:`pad_ragged_axes`; the packed kernels of
+:mod:`edge.weight_packing` pad their own rows); an axis no good tile divides is otherwise vectorised
+whole when it is short (LLVM splits an odd vector into legal ones).
 """
 
 from __future__ import annotations
