@@ -107,7 +107,8 @@ def small_initializers_as_constants(model: Any) -> int:
     return len(moved)
 
 
-def _constant_value(graph: Any, name: str) -> np.ndarray | None:
+def constant_value(graph: Any, name: str) -> np.ndarray | None:
+    """The value of initializer or ``Constant`` output ``name`` of ``graph``, or None."""
     from onnx import numpy_helper
 
     for t in graph.initializer:
@@ -137,8 +138,8 @@ def dropout_as_identity(model: Any) -> int:
                 new_nodes.append(node)
                 continue
             if len(node.input) >= 3 and node.input[2]:
-                mode = _constant_value(graph, node.input[2])
-                ratio = _constant_value(graph, node.input[1]) if node.input[1] else None
+                mode = constant_value(graph, node.input[2])
+                ratio = constant_value(graph, node.input[1]) if node.input[1] else None
                 if (mode is None or bool(mode)) and not (ratio is not None and float(ratio) == 0.0):
                     raise UnsupportedOperator("ONNX", {"Dropout (training_mode)": [node.name or f"#{i}"]},
                                               "Dropout in training mode is random; export the model in eval "

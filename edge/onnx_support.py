@@ -12,6 +12,7 @@ from typing import Any
 
 from edge.errors import UnsupportedOperator
 from edge.onnx_converters import LOCAL_CONVERTERS
+from edge.onnx_rewrites import constant_value
 
 STANDARD_DOMAINS = ("", "ai.onnx")
 MS_DOMAIN = "com.microsoft"
@@ -45,9 +46,24 @@ def is_supported(domain: str, op: str, converted: frozenset[str], standard: froz
     return False
 
 
+def wrong_form(node: Any, graph: Any) -> str | None:
+    """Why the frontend converts this node of ``graph`` wrongly in a way ONNX Runtime shares (so that
+    verification cannot catch it), or None. Known: cubic ``Resize`` downsampling by scales, whose TVM
+    kernel differs from the ONNX definition in every coordinate mode (the conformance bench: four cases
+    refused by verification, and align_corners, where ONNX Runtime gives the same wrong values)."""
+    if node.op_type != "Resize" or node.domain not in STANDARD_DOMAINS:
+        return None
+    mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "nearest")
+    scales = constant_value(graph, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if mode == "cubic" and scales is not None and scales.size and float(scales.min()) < 1.0:
+        return "cubic, downsampling by scales"
+    return None
+
+
 def check_onnx_ops(graph: Any) -> None:
     """Raise :class:`UnsupportedOperator` for every ONNX node (subgraphs included) whose (domain, op) the
-    Relax ONNX frontend cannot convert, with the nodes that use it."""
+    Relax ONNX frontend cannot convert, or converts wrongly (:func:`wrong_form`), with the nodes that use
+    it."""
     converted, standard = _tables()
     missing: dict[str, list[str]] = {}
 
@@ -57,6 +73,8 @@ def check_onnx_ops(graph: Any) -> None:
             if not is_supported(node.domain, node.op_type, converted, standard):
                 label = node.op_type if node.domain in STANDARD_DOMAINS else f"{node.domain}.{node.op_type}"
                 missing.setdefault(label, []).append(name)
+            elif (why := wrong_form(node, g)) is not None:
+                missing.setdefault(f"{node.op_type} ({why})", []).append(name)
             for attr in node.attribute:
                 if attr.HasField("g"):
                     visit(attr.g, f"{name}/{attr.name}/")

@@ -168,3 +168,23 @@ def test_shape_arithmetic_before_a_reshape_is_folded(tmp_path):
     assert compiled.info["source"]["rewrites"]["shape-arithmetic"] == 2
     x = rng.standard_normal((1, 3, 16, 16)).astype("float32")
     np.testing.assert_allclose(compiled(x), _ort(path, x)[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale,refused", [(0.6, True), (2.0, False)])
+def test_cubic_downsampling_by_scales_is_refused(tmp_path, scale, refused):
+    """TVM's cubic Resize downsampling by scales differs from ONNX's definition, and for align_corners ONNX
+    Runtime gives the same wrong values, so verification cannot catch it: refused by name. Upsampling is
+    built."""
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, scale, scale])
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic",
+                            coordinate_transformation_mode="align_corners")
+    out = int(8 * scale)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, out, out])], [scales])
+    path = om.save(graph, tmp_path / "resize.onnx", opset=13)
+    if refused:
+        with pytest.raises(UnsupportedOperator, match="cubic, downsampling by scales"):
+            edge.compile_model(path)
+    else:
+        x = np.random.default_rng(0).standard_normal((1, 1, 8, 8)).astype("float32")
+        np.testing.assert_allclose(edge.compile_model(path)(x), _ort(path, x)[0], rtol=1e-4, atol=1e-4)
