@@ -4,7 +4,7 @@ Pipeline: on CPU targets, convolutions converted to NHWC activations and HWIO we
 innermost, so kernels vectorise over channels instead of over a 4- or 8-pixel row) where the layout
 conversion works for the model, NCHW where it fails (the manifest says which and why); then the weights
 of plain convolutions and of products by weight matrices packed a vector of output channels at a time
-(:mod:`edge.weight_packing`) and erf/tanh/sigmoid/softmax in vectorisable forms (:mod:`edge.fast_math`);
+(:mod:`edge.weight_packing`) and erf/tanh/sigmoid/gelu/silu/softmax in vectorisable forms (:mod:`edge.fast_math`);
 inference decompositions, weight transforms lifted into ``main_transform_params`` (run once at compile time, so
 artifacts carry the weights as ``main`` takes them), legalization to TIR, operator fusion (``tvm.compile``
 alone does not fuse on LLVM), tuning records applied when a database is given, default schedules for
@@ -26,7 +26,6 @@ import numpy as np
 
 from edge import tuning as tuning_mod
 from edge.compiled import CompiledModel, use_nvcc_for_jit
-from edge.weight_packing import CONV2D, legalize_packed_conv2d, pack_weights
 from edge.cpu_schedules import cpu_default_schedule
 from edge.cpu_schedules.base import vector_lanes
 from edge.errors import CompileStageError, VerificationError
@@ -38,6 +37,7 @@ from edge.stages import stage
 from edge.targets import TargetSpec, resolve
 from edge.tracker import BoardFarm
 from edge.verify import sample_inputs, verify_model
+from edge.weight_packing import CONV2D, legalize_packed_conv2d, pack_weights
 from hwsim.errors import ConfigError
 
 # what prepare() does, in the key of tuning databases: records tuned for another pipeline do not apply
@@ -86,7 +86,7 @@ def prepare(mod: Any, target: Any, layout_like: Any = None, nhwc: bool | None = 
         if "gpu" not in (layout_like or target).keys:
             with stage("layout", "packing the weights of convolutions and products (edge.weight_packing)"):
                 mod = pack_weights(mod, vector_lanes(target))
-            with stage("legalize", "vectorisable exp, erf, tanh, sigmoid and softmax (edge.fast_math)"):
+            with stage("legalize", "vectorisable erf, tanh, sigmoid, gelu, silu and softmax (edge.fast_math)"):
                 mod = fast_math(mod)
             legalize = {CONV2D: legalize_packed_conv2d}
         seq = tvm.transform.Sequential([
