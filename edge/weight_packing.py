@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge.cpu_schedules.tiling import padded_rows
+from edge.specs import spec_shape
 
 CONV2D = "relax.nn.conv2d"
 MATMUL = "relax.matmul"
@@ -37,10 +38,8 @@ def packed_kernel_layout(lanes: int) -> str:
 
 def _static_shape(expr: Any) -> list[int] | None:
     shape = getattr(expr.ty, "shape", None)
-    try:
-        return [int(d) for d in shape] if shape is not None else None
-    except TypeError:  # a symbolic dimension
-        return None
+    dims = spec_shape(shape) if shape is not None else None
+    return None if dims is None or None in dims else list(dims)
 
 
 def _packable(call: Any, lanes: int) -> bool:

@@ -43,6 +43,16 @@ def vector_registers(target: Any) -> int:
     return 32 if vector_bits(target) >= 512 or triple.startswith("aarch64") else 16
 
 
+def llvm_schedule(func: Any, target: Any) -> Any | None:
+    """A fresh schedule of ``func`` when it is a TIR function and ``target`` a CPU (LLVM) target, the
+    functions every CPU rule is for; else None."""
+    from tvm import s_tir, tirx
+
+    if not isinstance(func, tirx.PrimFunc) or target.kind.name != "llvm":
+        return None
+    return s_tir.Schedule(func)
+
+
 def guarded(rule: Any) -> Any:
     """``rule`` as a DLight rule that answers "not applicable" (None) instead of raising, so a schedule
     primitive refusing one function sends it to the next rule instead of failing the build."""

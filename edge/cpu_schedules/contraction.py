@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.cpu_schedules.base import vector_lanes, vector_registers
+from edge.cpu_schedules.base import llvm_schedule, vector_lanes, vector_registers
 from edge.cpu_schedules.tiling import (is_reduction, reduction_axes, subexpressions, tile_reduction,
                                        vector_axis_is_inner, vector_position, vectorize_inner)
 
@@ -71,8 +71,5 @@ class Contraction:
 
     def apply(self, func: Any, target: Any, _tunable: bool) -> Any:
         """A schedule of ``func`` for ``target``, or None when the rule does not apply."""
-        from tvm import s_tir, tirx
-
-        if not isinstance(func, tirx.PrimFunc) or target.kind.name != "llvm":
-            return None
-        return schedule_spatial_major(s_tir.Schedule(func), target, is_multiply_accumulate)
+        sch = llvm_schedule(func, target)
+        return None if sch is None else schedule_spatial_major(sch, target, is_multiply_accumulate)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.cpu_schedules.base import vector_lanes
+from edge.cpu_schedules.base import llvm_schedule, vector_lanes
 from edge.cpu_schedules.tiling import _extent, iter_kinds, vectorize_registers
 
 
@@ -34,12 +34,11 @@ class RowReduction:
 
     def apply(self, func: Any, target: Any, _tunable: bool) -> Any:
         """A schedule of ``func`` for ``target``, or None when the rule does not apply."""
-        from tvm import s_tir, tirx
         from tvm.s_tir.dlight.analysis import normalize_prim_func
 
-        if not isinstance(func, tirx.PrimFunc) or target.kind.name != "llvm":
+        sch = llvm_schedule(func, target)
+        if sch is None:
             return None
-        sch = s_tir.Schedule(func)
         infos = normalize_prim_func(sch)
         if not infos or len(infos) < 2:
             return None

@@ -182,19 +182,27 @@ def loads(sch: Any, block: Any) -> list[Any]:
     return [e for e in subexpressions(sch.get(block).body.value) if type(e).__name__ in ("TensorLoad", "BufferLoad")]
 
 
+def divisor_of(expr: Any, var: Any) -> int | None:
+    """``B`` when ``expr`` is ``var // B`` with a constant ``B``, else None."""
+    from tvm import tirx
+
+    if (isinstance(expr, tirx.FloorDiv) and isinstance(expr.a, tirx.Var) and expr.a.same_as(var)
+            and isinstance(expr.b, tirx.IntImm)):
+        return int(expr.b.value)
+    return None
+
+
 def vector_axis_is_inner(sch: Any, block: Any, vec_pos: int, lanes: int = 1) -> bool:
     """True when no input of ``block`` is indexed by the vector axis outside its innermost dimension,
     except as ``axis // B`` with ``B`` a multiple of ``lanes`` (weights packed in blocks of ``B``
     channels, :mod:`edge.weight_packing`): every operand is then read along its rows a register at a
     time, or broadcast, with no gathers across rows."""
-    from tvm import tirx
-
     var = sch.get(block).iter_vars[vec_pos].var
     written = {w.source.name for w in sch.get(block).writes}
 
     def blocked(index: Any) -> bool:
-        return (isinstance(index, tirx.FloorDiv) and isinstance(index.a, tirx.Var) and index.a.same_as(var)
-                and isinstance(index.b, tirx.IntImm) and int(index.b.value) % lanes == 0)
+        divisor = divisor_of(index, var)
+        return divisor is not None and divisor % lanes == 0
 
     for load in loads(sch, block):
         if load.source.name in written:
@@ -247,17 +255,15 @@ def pad_ragged_axes(sch: Any, block: Any, lanes: int) -> bool:
 def channel_group(sch: Any, block: Any, vec_pos: int) -> int | None:
     """The group size ``G`` when an input's innermost index reads the vector axis as ``axis // G`` (a
     grouped convolution: output channel ``c`` reads the input channels of group ``c // G``), else None."""
-    from tvm import tirx
-
     var = sch.get(block).iter_vars[vec_pos].var
     written = {w.source.name for w in sch.get(block).writes}
     for load in loads(sch, block):
         if load.source.name in written or not load.indices:
             continue
         for e in subexpressions(list(load.indices)[-1]):
-            if (isinstance(e, tirx.FloorDiv) and isinstance(e.a, tirx.Var) and e.a.same_as(var)
-                    and isinstance(e.b, tirx.IntImm)):
-                return int(e.b.value)
+            divisor = divisor_of(e, var)
+            if divisor is not None:
+                return divisor
     return None
 
 

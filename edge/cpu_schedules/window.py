@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge.cpu_schedules.base import llvm_schedule
 from edge.cpu_schedules.contraction import is_multiply_accumulate, schedule_spatial_major
 
 
@@ -19,9 +20,7 @@ class WindowReduction:
 
     def apply(self, func: Any, target: Any, _tunable: bool) -> Any:
         """A schedule of ``func`` for ``target``, or None when the rule does not apply."""
-        from tvm import s_tir, tirx
-
-        if not isinstance(func, tirx.PrimFunc) or target.kind.name != "llvm":
+        sch = llvm_schedule(func, target)
+        if sch is None:
             return None
-        return schedule_spatial_major(s_tir.Schedule(func), target,
-                                      lambda sch, block: not is_multiply_accumulate(sch, block))
+        return schedule_spatial_major(sch, target, lambda s, block: not is_multiply_accumulate(s, block))
